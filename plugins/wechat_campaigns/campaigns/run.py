@@ -1,0 +1,70 @@
+"""What every step of a run needs: the spec, the account, the store and the WeChat client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from ..domain.account import AccountSettings
+from ..domain.spec import CampaignSpec, MessageKind
+from ..store.db import engine_for
+from ..wechat.client import WeChatClient
+
+API_OF_KIND = {
+    MessageKind.MASS: "/cgi-bin/message/mass/send",  # sendall and send share one daily budget
+    MessageKind.TEMPLATE: "/cgi-bin/message/template/send",
+    MessageKind.CUSTOMER_SERVICE: "/cgi-bin/message/custom/send",
+}
+
+
+class QuotaWait(Exception):
+    """A daily quota is used up: continue at ``until`` (the next Beijing midnight)."""
+
+    def __init__(self, until: datetime):
+        self.until = until
+        super().__init__(f"daily quota used up; continuing at {until.isoformat()}")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CampaignRun:
+    run_key: str  # "<dag_id>/<run_id>": names the run in the store and in WeChat de-duplication ids
+    spec: CampaignSpec
+    settings: AccountSettings
+    store_url: str
+    make_client: Callable[[], WeChatClient]
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def appid(self) -> str:
+        return self.settings.appid
+
+    @property
+    def kind(self) -> MessageKind:
+        return self.spec.kind
+
+    @property
+    def api(self) -> str:
+        return API_OF_KIND[self.spec.kind]
+
+    @property
+    def daily_quota(self) -> int | None:
+        return self.settings.daily_quota(self.api)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return engine_for(self.store_url)
+
+    @cached_property
+    def client(self) -> WeChatClient:
+        return self.make_client()
+
+    def now(self) -> datetime:
+        return self.clock()

@@ -1,0 +1,393 @@
+"""The *send* step: one slice of a run's batches, with the delivery guarantees of DESIGN.md §4.
+
+- A batch's fans are marked ``sending`` (committed) before any call; outcomes are written in bulk after.
+- Template sends carry a per-fan ``client_msg_id``: a retry within WeChat's 10-minute window is de-duplicated
+  by WeChat; a ``sending`` row older than that becomes ``unknown`` instead of being sent again.
+- Customer-service sends have no platform de-duplication: a ``sending`` row found by a retry, or a call that
+  got no answer, becomes ``unknown`` and is re-sent only when the conf says ``resend_unknown``.
+- Mass sends carry a per-batch ``clientmsgid``; a retried call gets 45065 with the original msg_id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from ..domain.clock import next_midnight
+from ..domain.eligibility import exclusion
+from ..domain.errors import Action, WeChatError, WeChatTransportError
+from ..domain.plan import SendSlice, clientmsgid, owns, template_client_msg_id
+from ..domain.render import RenderError
+from ..domain.spec import MessageKind
+from ..domain.templates import lint
+from ..store import history, ledger, quotas
+from ..store.fans import add_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
+from ..store.ledger import EXCLUDED, FAILED, PENDING, PLANNED, SENDING, SENT, UNKNOWN, Outcome
+from .content import Content
+from .run import CampaignRun, QuotaWait
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DEDUP_SECONDS = 9 * 60  # WeChat de-duplicates client_msg_id for 10 minutes; keep a margin
+CONCURRENCY = 16
+DRY_RUN_CHUNK = 5_000
+WAVE = CONCURRENCY * 4  # fans marked ``sending`` at once: the most a killed worker can leave unknown
+
+# What an API answer teaches us about a fan, kept for the next campaign's filter.
+_LEARNT = {
+    43004: {"subscribed": False},
+    50005: {"subscribed": False},
+    43101: {"blocks_templates": True},
+    43019: {"blacklisted": True},
+    48002: {"refuses_messages": True},
+}
+
+
+class CampaignStopped(Exception):
+    """WeChat refused the content or the account (not a fan's own problem): retrying will not help."""
+
+
+class TransientFailure(Exception):
+    """WeChat stayed busy or silent past the client's retries; the task's retry picks up where this stopped."""
+
+
+@dataclass
+class _Signals:
+    """What the threads of one batch found out, beyond each fan's outcome."""
+
+    stop: WeChatError | None = None
+    quota: bool = False
+    transient: Exception | None = None
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def halted(self) -> bool:
+        return self.stop is not None or self.quota
+
+
+def run_content(run: CampaignRun) -> Content:
+    """What the run sends, as the plan step built it (media uploaded, ids on the history row)."""
+    row = history.get_run(run.engine, run.run_key) or {}
+    return Content.for_run(run.spec, row.get("message"))
+
+
+def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dict[str, int]:
+    """Send every batch this slice owns. Raises QuotaWait, CampaignStopped or TransientFailure."""
+    if run.spec.dry_run:
+        return _dry_run_slice(run, content, send_slice)
+    if send_slice.mode in ("mass_tag", "mass_all"):  # one sendall: every fan of the run in one job
+        return _count_outcomes(_mass_batch(run, content, 0, send_slice.mode))
+    done: Counter[str] = Counter()
+    for batch_no in sorted(ledger.batch_numbers(run.engine, run.run_key)):
+        if not owns(send_slice.index, send_slice.count, batch_no):
+            continue
+        if send_slice.mode == "per_fan":
+            outcomes = _per_fan_batch(run, content, batch_no)
+        elif send_slice.mode == "preview":
+            outcomes = _preview_batch(run, content, batch_no)
+        else:
+            outcomes = _mass_batch(run, content, batch_no, send_slice.mode)
+        done.update(_count_outcomes(outcomes))
+    return dict(done)
+
+
+# -- per fan: template and customer service ------------------------------------------------------------
+
+
+def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outcome]:
+    openids = _still_eligible(run, _recover(run, batch_no))
+    room = _room(run)
+    now_openids, later = openids[:room], openids[room:]
+    profiles = _profiles(run, content, now_openids)
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        for start in range(0, len(now_openids), WAVE):
+            wave = now_openids[start : start + WAVE]
+            ledger.set_status(run.engine, run.run_key, wave, SENDING)
+            signals = _Signals()
+            results = list(pool.map(partial(_send_one, run, content, profiles, signals), wave))
+            _write(run, results, signals.calls)
+            outcomes += results
+            _raise_for(run, signals)
+    if later:
+        _out_of_quota(run, later)
+    return outcomes
+
+
+def _recover(run: CampaignRun, batch_no: int) -> list[str]:
+    """The batch's fans still to send, after settling rows a killed or failed attempt left ``sending``."""
+    statuses = [PENDING, SENDING] + ([UNKNOWN] if run.spec.resend_unknown else [])
+    rows = ledger.batch_rows(run.engine, run.run_key, batch_no, statuses)
+    now = time.time()
+    give_up = []
+    for row in rows:
+        if row.status != SENDING or run.spec.resend_unknown:
+            continue
+        dedup_still_holds = run.kind is MessageKind.TEMPLATE and now - (row.updated_at or 0) < TEMPLATE_DEDUP_SECONDS
+        if not dedup_still_holds:
+            give_up.append(Outcome(row.openid, UNKNOWN, "interrupted"))
+    ledger.record(run.engine, run.run_key, give_up)
+    lost = {o.openid for o in give_up}
+    return [row.openid for row in rows if row.openid not in lost]
+
+
+def _still_eligible(run: CampaignRun, openids: list[str]) -> list[str]:
+    """Re-check time-sensitive rules now (the 48 h window may have closed while the run waited)."""
+    if run.spec.preview_openids or not openids:
+        return openids
+    now = run.now()
+    facts = fan_facts(run.engine, run.appid, openids, run.kind, now)
+    outcomes = []
+    for openid in openids:
+        reason = exclusion(run.kind, facts[openid], now)
+        if reason is not None:
+            outcomes.append(Outcome(openid, EXCLUDED, reason.value))
+    ledger.record(run.engine, run.run_key, outcomes)
+    gone = {o.openid for o in outcomes}
+    return [openid for openid in openids if openid not in gone]
+
+
+def _room(run: CampaignRun) -> int | None:
+    """Calls left in today's quota by our count (None: no limit configured)."""
+    if run.daily_quota is None:
+        return None
+    return max(0, run.daily_quota - quotas.used(run.engine, run.appid, run.api, run.now()))
+
+
+def _out_of_quota(run: CampaignRun, openids: list[str]) -> None:
+    """Today's quota cannot take these fans: leave them out, or continue after Beijing midnight."""
+    if not run.spec.continue_next_day:
+        ledger.record(run.engine, run.run_key, [Outcome(o, EXCLUDED, "quota_exhausted") for o in openids])
+        return
+    raise QuotaWait(next_midnight(run.now()))
+
+
+def _send_one(
+    run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], signals: _Signals, openid: str
+) -> Outcome:
+    if signals.halted():
+        return Outcome(openid, PENDING)
+    fan = profiles.get(openid) or {"openid": openid}
+    try:
+        if run.kind is MessageKind.TEMPLATE:
+            data = content.template_data(fan)
+            refusal = _lint_refusal(data, run.spec.template_strict)
+            if refusal:
+                return Outcome(openid, FAILED, refusal)  # WeChat would answer 47003 and stop the campaign
+            _count_call(signals)
+            result = run.client.send_template(
+                openid,
+                content.template_id or "",
+                data,
+                client_msg_id=template_client_msg_id(run.run_key, openid),
+                url=content.url,
+            )
+            return Outcome(openid, SENT, msg_id=str(result.msgid))
+        message = content.for_fan(fan)
+        _count_call(signals)
+        run.client.send_custom(openid, message)
+        return Outcome(openid, SENT)
+    except RenderError as exc:
+        log.warning("%s: %s", openid, exc)
+        return Outcome(openid, FAILED, "render_error")
+    except WeChatError as exc:
+        return _on_error(exc, openid, signals)
+    except WeChatTransportError as exc:
+        if run.kind is MessageKind.TEMPLATE:
+            signals.transient = exc
+            return Outcome(openid, SENDING)  # a retry inside the 10-minute window is de-duplicated
+        return Outcome(openid, UNKNOWN, "no_answer")
+
+
+def _lint_refusal(data: dict[str, str], strict: bool) -> str | None:
+    for finding in lint(data):
+        if finding.severity == "refused":
+            log.warning("template value refused before sending: %s", finding)
+            return "invalid_template_value"
+        if strict and finding.severity == "changed":
+            return "template_lint"
+    return None
+
+
+def _count_call(signals: _Signals) -> None:
+    with signals.lock:
+        signals.calls += 1
+
+
+def _on_error(exc: WeChatError, openid: str, signals: _Signals) -> Outcome:
+    action = exc.action
+    if action is Action.RECIPIENT:
+        return Outcome(openid, FAILED, exc.reason, exc.errcode)
+    if action is Action.WAIT_QUOTA:
+        signals.quota = True
+        return Outcome(openid, PENDING)
+    if action in (Action.RETRY, Action.REFRESH_TOKEN):
+        signals.transient = exc
+        return Outcome(openid, PENDING)
+    signals.stop = signals.stop or exc
+    return Outcome(openid, FAILED, exc.reason, exc.errcode)
+
+
+def _write(run: CampaignRun, outcomes: Sequence[Outcome], calls: int) -> None:
+    with run.engine.begin() as connection:
+        ledger.record(run.engine, run.run_key, outcomes, connection=connection)
+        quotas.add(connection, run.appid, run.api, run.now(), calls)
+    for errcode, flags in _LEARNT.items():
+        learnt = [o.openid for o in outcomes if o.errcode == errcode]
+        if learnt:
+            mark_fans(run.engine, run.appid, learnt, **flags)
+
+
+def _raise_for(run: CampaignRun, signals: _Signals) -> None:
+    if signals.stop is not None:
+        raise CampaignStopped(str(signals.stop)) from signals.stop
+    if signals.quota:
+        quotas.use_up(run.engine, run.appid, run.api, run.now(), run.daily_quota or 0)
+        if not run.spec.continue_next_day:
+            return
+        raise QuotaWait(next_midnight(run.now()))
+    if signals.transient is not None:
+        raise TransientFailure(str(signals.transient)) from signals.transient
+
+
+# -- dry run and preview -------------------------------------------------------------------------------
+
+
+def _dry_run_slice(run: CampaignRun, content: Content, part: SendSlice) -> dict[str, int]:
+    """Render every fan's message (a broken attribute shows now, not on send day) and mark the fans planned,
+    thousands at a time: a dry run of a million fans must not cost a million statements."""
+    owner, done = (part.index, part.count), {PLANNED: 0, FAILED: 0}
+    per_fan = run.kind is not MessageKind.MASS
+    for rows in ledger.iter_chunks(run.engine, run.run_key, PENDING, DRY_RUN_CHUNK, owner):
+        openids = [row.openid for row in rows]
+        profiles = _profiles(run, content, openids) if per_fan else {}
+        failures = []
+        for openid in openids if per_fan else ():
+            try:
+                _render(run, content, profiles.get(openid) or {"openid": openid})
+            except RenderError as exc:
+                log.warning("%s: %s", openid, exc)
+                failures.append(Outcome(openid, FAILED, "render_error"))
+        ledger.record(run.engine, run.run_key, failures)
+        first, last = rows[0].position, rows[-1].position
+        done[PLANNED] += ledger.move_range(run.engine, run.run_key, first, last, owner, PENDING, PLANNED)
+        done[FAILED] += len(failures)
+    return done
+
+
+def _render(run: CampaignRun, content: Content, fan: dict[str, Any]) -> None:
+    if run.kind is MessageKind.TEMPLATE:
+        content.template_data(fan)
+    else:
+        content.for_fan(fan)
+
+
+def _profiles(run: CampaignRun, content: Content, openids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the message needs to know of each fan; nothing to read when it uses only the openid."""
+    if not content.variables - {"openid"}:
+        return {}
+    return profiles_for_render(run.engine, run.appid, openids, with_tags="tags" in content.variables)
+
+
+def _preview_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outcome]:
+    """Mass previews go through mass/preview: they reach the test fan and count against no monthly cap."""
+    openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
+    outcomes, signals = [], _Signals()
+    for openid in openids:
+        try:
+            signals.calls += 1
+            msg_id = run.client.preview_mass(openid, content.for_fan())
+            outcomes.append(Outcome(openid, SENT, msg_id=str(msg_id) if msg_id else None))
+        except WeChatError as exc:
+            outcomes.append(_on_error(exc, openid, signals))
+    with run.engine.begin() as connection:
+        ledger.record(run.engine, run.run_key, outcomes, connection=connection)
+    _raise_for(run, signals)
+    return outcomes
+
+
+# -- mass --------------------------------------------------------------------------------------------------
+
+
+def _count_outcomes(outcomes: list[Outcome]) -> dict[str, int]:
+    return dict(Counter(outcome.status for outcome in outcomes))
+
+
+def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) -> list[Outcome]:
+    if mode == "mass_openids":
+        openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
+    else:  # a sendall job covers every fan of the run, whatever batch numbers they came with
+        openids = [
+            o
+            for status in (SENDING, PENDING)
+            for chunk in ledger.iter_openids(run.engine, run.run_key, status)
+            for o in chunk
+        ]
+    if not openids:
+        return []
+    job = history.mass_job(run.engine, run.run_key, batch_no)
+    if job and job["msg_id"]:
+        # WeChat accepted this batch before the last attempt could write it down.
+        return _mass_accepted(run, batch_no, openids, job["msg_id"], count_call=False)
+    if _room(run) == 0:
+        raise QuotaWait(next_midnight(run.now()))
+    msgid = clientmsgid(run.run_key, batch_no)
+    with run.engine.begin() as connection:
+        ledger.record(run.engine, run.run_key, [Outcome(o, SENDING) for o in openids], connection=connection)
+        history.save_mass_job(
+            connection, run.run_key, batch_no, clientmsgid=msgid, recipients=len(openids), submitted_at=time.time()
+        )
+    try:
+        result = _submit_mass(run, content, openids, msgid, mode)
+    except WeChatError as exc:
+        return _mass_refused(run, exc, openids)
+    except WeChatTransportError as exc:
+        raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
+    return _mass_accepted(run, batch_no, openids, str(result.msg_id), count_call=not result.already_sent)
+
+
+def _submit_mass(run: CampaignRun, content: Content, openids: list[str], msgid: str, mode: str):
+    message = content.for_fan()
+    if mode == "mass_openids":
+        return run.client.send_mass_to_openids(openids, message, clientmsgid=msgid)
+    tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if mode == "mass_tag" else None
+    return run.client.send_mass_to_tag(tag_id, message, clientmsgid=msgid)
+
+
+def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: str, count_call: bool) -> list[Outcome]:
+    outcomes = [Outcome(openid, SENT, msg_id=msg_id) for openid in openids]
+    received_at = time.time()
+    with run.engine.begin() as connection:
+        ledger.record(run.engine, run.run_key, outcomes, connection=connection)
+        history.save_mass_job(
+            connection, run.run_key, batch_no, clientmsgid=clientmsgid(run.run_key, batch_no), msg_id=msg_id
+        )
+        receipt = f"{run.run_key}#{batch_no}"[-96:]
+        add_receipts(
+            run.engine,
+            run.appid,
+            [{"openid": o, "receipt_key": receipt, "received_at": received_at, "source": "campaign"} for o in openids],
+            connection=connection,
+        )
+        quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
+    return outcomes
+
+
+def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str]) -> list[Outcome]:
+    if exc.action is Action.WAIT_QUOTA:
+        ledger.set_status(run.engine, run.run_key, openids, PENDING)
+        if exc.errcode == 45009:
+            quotas.use_up(run.engine, run.appid, run.api, run.now(), run.daily_quota or 0)
+        raise QuotaWait(next_midnight(run.now())) from exc
+    if exc.action in (Action.RETRY, Action.REFRESH_TOKEN):
+        raise TransientFailure(str(exc)) from exc  # same clientmsgid on retry
+    outcomes = [Outcome(openid, FAILED, exc.reason, exc.errcode) for openid in openids]
+    ledger.record(run.engine, run.run_key, outcomes)
+    raise CampaignStopped(str(exc)) from exc

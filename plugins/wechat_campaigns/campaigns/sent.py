@@ -1,0 +1,54 @@
+"""What the Sent page (已发送) shows of a run: its state, its funnel and its reasons.
+
+Pure functions over the history row (and, for a run still in progress, the ledger's live counts), shared by
+the HTML pages and the JSON API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+# Airflow run states that mean a run will not send any more (a marketer marked it failed to cancel it).
+_STOPPED = {"failed", "success"}
+
+
+def display_status(row: Mapping[str, Any], airflow_state: str | None, now: float | None = None) -> str:
+    """The run's state as a marketer reads it: scheduled (not sent yet), sending, completed, failed,
+    rejected, dry_run, or cancelled (stopped in Airflow before it sent)."""
+    now = now or time.time()
+    status = row.get("status") or "sending"
+    if status in ("scheduled", "sending") and airflow_state in _STOPPED:
+        return "cancelled" if status == "scheduled" else "failed"
+    if status == "scheduled" and (row.get("scheduled_for") or 0) <= now and airflow_state == "running":
+        return "sending"
+    return status
+
+
+def funnel(row: Mapping[str, Any], live: Mapping[str, int] | None = None, delivered: int | None = None) -> list[dict]:
+    """audience → eligible → sent → delivered, each with its share of the audience."""
+    counts = row.get("counts") or {}
+    by_status = dict(counts.get("status") or live or {})
+    audience = counts.get("audience", sum(by_status.values()))
+    eligible = counts.get("eligible", sum(n for s, n in by_status.items() if s != "excluded"))
+    sent = by_status.get("sent", 0) or by_status.get("planned", 0)
+    report = row.get("wechat_report") or {}
+    if delivered is None and report.get("jobs_reported"):
+        delivered = report.get("sent")
+    steps = [("audience", audience), ("eligible", eligible), ("sent", sent), ("delivered", delivered)]
+    return [
+        {"step": step, "count": n, "share": round(100 * n / audience, 1) if audience and n is not None else None}
+        for step, n in steps
+    ]
+
+
+def reasons(row: Mapping[str, Any], live: Mapping[str, int] | None = None) -> list[dict]:
+    """Fans left out or refused, by reason, largest first."""
+    counts = row.get("counts") or {}
+    items = counts.get("reasons") or live or {}
+    result = []
+    for key, n in items.items():
+        status, _, reason = key.partition(":")
+        result.append({"status": status, "reason": reason, "count": n})
+    return sorted(result, key=lambda item: -item["count"])

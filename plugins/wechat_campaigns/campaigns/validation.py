@@ -1,0 +1,119 @@
+"""The *validate* step: everything that can be wrong with a campaign, found before anything is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..domain.clock import next_midnight
+from ..domain.spec import (
+    AccountFacts,
+    CampaignSpec,
+    FieldProblem,
+    InvalidCampaign,
+    MessageKind,
+    check_against_account,
+)
+from ..domain.templates import Finding, lint, template_fields
+from ..store import history
+from ..store.fans import replace_tags
+from ..store.schema import mass_jobs, runs
+from ..store.templates import replace_templates
+from .content import load_content
+from .run import CampaignRun
+
+
+def validate(run: CampaignRun) -> dict[str, Any]:
+    """Check the campaign against the account (tags, templates, permissions, material) and open its history
+    row. Returns what later steps need (small: it travels by XCom)."""
+    spec = run.spec
+    try:
+        load_content(spec)
+        check_against_account(spec, _account_facts(run))
+        findings = lint_template_values(spec)
+    except InvalidCampaign as exc:
+        reject(run, exc)
+        raise
+    scheduled = spec.send_at is not None and spec.send_at > run.now()
+    history.save_run(
+        run.engine,
+        run.run_key,
+        status="scheduled" if scheduled else "sending",
+        scheduled_for=spec.send_at.timestamp() if spec.send_at else None,
+        lint=[finding.to_json() for finding in findings] or None,
+        **_describe(run),
+    )
+    return {
+        "run_key": run.run_key,
+        "send_at": (spec.send_at if scheduled else run.now()).isoformat(),
+        "kind": spec.kind.value,
+    }
+
+
+def lint_template_values(spec: CampaignSpec) -> list[Finding]:
+    """What WeChat would change or refuse in the template's literal values (values with fan attributes are
+    checked per fan at send time). Refused values always stop the campaign; in strict mode, so do changes."""
+    literal = {name: value for name, value in spec.template_data.items() if "{{" not in value and "{%" not in value}
+    findings = lint(literal)
+    stopping = [f for f in findings if f.severity == "refused" or (spec.template_strict and f.severity == "changed")]
+    if stopping:
+        raise InvalidCampaign([FieldProblem(f"template_data.{f.field}", f.message) for f in stopping])
+    return findings
+
+
+def reject(run: CampaignRun, error: Exception) -> None:
+    """Record a run that was refused, with the reason, so the history shows it."""
+    history.save_run(run.engine, run.run_key, status="rejected", error=str(error), **_describe(run))
+
+
+def _describe(run: CampaignRun) -> dict[str, Any]:
+    spec: CampaignSpec = run.spec
+    dag_id, _, run_id = run.run_key.partition("/")
+    return {
+        "dag_id": dag_id,
+        "dag_run_id": run_id,
+        "conn_id": spec.conn_id,
+        "appid": run.appid,
+        "name": spec.name or None,
+        "kind": spec.kind.value,
+        "content": spec.content,
+        "audience": spec.audience,
+        "conf": spec.to_conf(),
+        "dry_run": spec.dry_run,
+    }
+
+
+def _account_facts(run: CampaignRun) -> AccountFacts:
+    tags: dict[str, int] = {}
+    if run.spec.tag:
+        tags = {tag.name: tag.id for tag in run.client.list_tags()}
+        replace_tags(run.engine, run.appid, tags)
+    fields: dict[str, list[str]] = {}
+    if run.spec.kind is MessageKind.TEMPLATE and run.settings.template_permission_problem() is None:
+        fields = _sync_templates(run)
+    return AccountFacts(
+        settings=run.settings,
+        tags=tags,
+        template_fields=fields,
+        mass_sends_today=_mass_sends_today(run) if run.spec.kind is MessageKind.MASS else 0,
+    )
+
+
+def _sync_templates(run: CampaignRun) -> dict[str, list[str]]:
+    listed = run.client.list_templates()
+    replace_templates(run.engine, run.appid, listed)
+    return {t.template_id: template_fields(t.content) for t in listed}
+
+
+def _mass_sends_today(run: CampaignRun) -> int:
+    """Mass jobs WeChat accepted for this account since Beijing midnight (ours; the console's are unknown)."""
+    now: datetime = run.now()
+    start = next_midnight(now).timestamp() - 86_400
+    with run.engine.connect() as connection:
+        return connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(mass_jobs.join(runs, runs.c.run_key == mass_jobs.c.run_key))
+            .where(runs.c.appid == run.appid, mass_jobs.c.msg_id.is_not(None), mass_jobs.c.submitted_at >= start)
+        )

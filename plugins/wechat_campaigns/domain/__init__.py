@@ -1,0 +1,1 @@
+"""The rules of a campaign, free of Airflow and of I/O."""

@@ -1,0 +1,146 @@
+"""``WeChatHook``: a WeChat API client built from an Airflow Connection of type ``wechat_mp``.
+
+Credentials live only in the Connection: AppID in *login*, AppSecret in *password*, the API base URL in
+*host* (empty = ``https://api.weixin.qq.com``; the sandbox's URL in tests and the demo), the rest in extras
+(see ``provider_info.CONNECTION_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from ..domain.account import DEFAULT_DAILY_QUOTAS, AccountSettings, AccountType
+from ..domain.errors import WeChatError, WeChatTransportError
+from ..provider_info import CONN_TYPE
+from ..store.db import ready
+from ..store.tokens import SqlTokenCache
+from ..wechat.client import DEFAULT_BASE_URL, WeChatClient
+from ..wechat.ratelimit import TokenBucket
+
+DEFAULT_STORE_CONN_ID = "wechat_store"
+
+_QUOTA_EXTRAS = {
+    "template_daily_quota": "/cgi-bin/message/template/send",
+    "custom_daily_quota": "/cgi-bin/message/custom/send",
+    "mass_daily_quota": "/cgi-bin/message/mass/send",
+}
+
+
+class WeChatHook(BaseHook):
+    """Talk to one WeChat Official Account.
+
+    :param wechat_conn_id: the ``wechat_mp`` connection of the account.
+    :param store_conn_id: the campaign store's connection (shares the access token between workers).
+    """
+
+    conn_name_attr = "wechat_conn_id"
+    default_conn_name = "wechat_default"
+    conn_type = CONN_TYPE
+    hook_name = "WeChat Official Account"
+
+    def __init__(self, wechat_conn_id: str = default_conn_name, store_conn_id: str = DEFAULT_STORE_CONN_ID):
+        super().__init__()
+        self.wechat_conn_id = wechat_conn_id
+        self.store_conn_id = store_conn_id
+
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.wechat_conn_id)
+
+    @cached_property
+    def settings(self) -> AccountSettings:
+        return account_settings(self.connection)
+
+    @cached_property
+    def client(self) -> WeChatClient:
+        return self.make_client()
+
+    def make_client(self, rate_share: float = 1.0) -> WeChatClient:
+        """A client whose calls stay within ``rate_share`` of the account's rate limit (a send task takes
+        1/send_slots: with the pool allowing send_slots tasks at once, together they keep to the limit)."""
+        conn = self.connection
+        if not conn.login or not conn.password:
+            raise ValueError(f"connection {self.wechat_conn_id!r}: AppID (login) and AppSecret (password) are required")
+        return WeChatClient(
+            conn.login,
+            conn.password,
+            base_url=conn.host or DEFAULT_BASE_URL,
+            token_cache=SqlTokenCache(ready(store_url(self.store_conn_id))),
+            rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
+            # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
+            max_wait=float(extras(conn).get("retry_max_wait", 60)),
+        )
+
+    def get_conn(self) -> WeChatClient:
+        return self.client
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Any WeChat API path with the shared token; see ``WeChatClient.call``."""
+        return self.client.call(method, path, **kwargs)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Fetch the access token and list the tags: proves AppID, AppSecret, IP whitelist and base URL."""
+        try:
+            tags = self.client.list_tags()
+        except (WeChatError, WeChatTransportError, ValueError) as exc:
+            return False, str(exc)
+        return True, f"Connected to {self.client.appid}: {len(tags)} fan tags"
+
+
+def extras(conn) -> dict[str, Any]:
+    """Connection extras by field name; the UI may store them as ``extra__wechat_mp__<name>``."""
+    prefix = f"extra__{CONN_TYPE}__"
+    raw = conn.extra_dejson or {}
+    return {key.removeprefix(prefix): value for key, value in raw.items() if value not in (None, "")}
+
+
+def account_settings(conn) -> AccountSettings:
+    extra = extras(conn)
+    quotas = dict(DEFAULT_DAILY_QUOTAS)
+    for key, path in _QUOTA_EXTRAS.items():
+        if key in extra:
+            quotas[path] = int(extra[key])
+    try:
+        account_type = AccountType(extra.get("account_type", AccountType.SERVICE))
+    except ValueError:
+        raise ValueError(
+            f"connection {conn.conn_id!r}: account_type must be 'service' or 'subscription', "
+            f"not {extra['account_type']!r}"
+        ) from None
+    return AccountSettings(
+        appid=conn.login or "",
+        account_type=account_type,
+        verified=_as_bool(extra.get("verified", True)),
+        rate_limit=float(extra.get("rate_limit", 200)),
+        confirm_threshold=int(extra.get("confirm_threshold", 10_000)),
+        send_slots=max(1, int(extra.get("send_slots", 4))),
+        daily_quotas=quotas,
+    )
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
+    """SQLAlchemy URL of the campaign store; a SQLite file in AIRFLOW_HOME when no connection is defined."""
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+        return f"sqlite:///{home / 'wechat_campaigns.db'}"
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host or conn.schema}"
+    uri = conn.get_uri()
+    for scheme in ("postgres://", "postgresql://"):
+        if uri.startswith(scheme):
+            return "postgresql+psycopg2://" + uri.removeprefix(scheme)
+    return uri

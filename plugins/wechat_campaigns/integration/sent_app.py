@@ -1,0 +1,273 @@
+"""The Sent page (已发送): the campaign history in the Airflow UI, and its JSON API.
+
+Served by the API server at ``/wechat/sent/`` and shown in the UI's navigation (an external view). Every
+route needs an Airflow login — the UI's session cookie or a Bearer token — and answers 401 without one.
+
+- ``/wechat/sent/`` — runs, newest first, filterable by account, kind, tag, status and date;
+- ``/wechat/sent/run?key=…`` — one run: funnel, reasons, recipients (paged, searchable by openid), a link
+  to the Airflow run; ``/wechat/sent/run.csv?key=…`` exports its recipients;
+- ``/wechat/sent/api/runs`` and ``/wechat/sent/api/run?key=…`` (``&recipients=1``) — the same as JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from ..campaigns.sent import display_status, funnel, reasons
+from ..domain.clock import SHANGHAI, parse_local_datetime
+from ..store import history, ledger
+from ..store.db import engine_for, ready
+from .hook import store_url
+from .sent_labels import LABELS, language, reason_label
+
+PAGE_SIZE = 50
+
+
+def _authenticated():
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    return requires_authenticated()
+
+
+app = FastAPI(title="WeChat sent messages", dependencies=[Depends(_authenticated())], docs_url=None, redoc_url=None)
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+@cache
+def _engine():
+    return engine_for(ready(store_url()))
+
+
+def _airflow_states(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Airflow's own state of runs that have not finished by our history (to tell a cancelled scheduled run)."""
+    open_runs = [
+        row["dag_run_id"] for row in rows if row.get("status") in ("scheduled", "sending") and row.get("dag_run_id")
+    ]
+    if not open_runs:
+        return {}
+    try:
+        import sqlalchemy as sa
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            found = session.execute(sa.select(DagRun.run_id, DagRun.state).where(DagRun.run_id.in_(open_runs))).all()
+        return {run_id: str(state) for run_id, state in found}
+    except Exception:  # the history must show even if Airflow's database does not answer
+        return {}
+
+
+def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
+    def epoch(value: str | None, days: int = 0) -> float | None:
+        if not value:
+            return None
+        try:
+            return (parse_local_datetime(value) + timedelta(days=days)).timestamp()
+        except ValueError:
+            raise HTTPException(400, f"{value!r} is not a date like 2026-11-24") from None
+
+    return {
+        "conn_id": account,
+        "kind": kind,
+        "tag": tag,
+        "status": status if status not in ("cancelled",) else None,
+        "created_from": epoch(date_from),
+        "created_to": epoch(date_to, days=1) if date_to and "T" not in date_to else epoch(date_to),
+    }
+
+
+def _run_list(filters: dict[str, Any], page: int, status: str | None) -> list[dict[str, Any]]:
+    rows = history.list_runs(_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
+    states = _airflow_states(rows)
+    for row in rows:
+        row["display_status"] = display_status(row, states.get(row.get("dag_run_id")))
+    if status == "cancelled":
+        rows = [row for row in rows if row["display_status"] == "cancelled"]
+    return rows
+
+
+def _run_view(key: str) -> dict[str, Any]:
+    row = history.get_run(_engine(), key)
+    if row is None:
+        raise HTTPException(404, f"no campaign run {key!r}")
+    finished = bool(row.get("counts"))
+    live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
+    delivered = None
+    if row.get("kind") == "template":
+        delivered = ledger.delivery_counts(_engine(), key).get("success")
+    row["display_status"] = display_status(row, _airflow_states([row]).get(row.get("dag_run_id")))
+    return {
+        "run": row,
+        "funnel": funnel(row, live_status, delivered),
+        "reasons": reasons(row, live_reasons),
+        "airflow_url": f"/dags/{quote(row.get('dag_id') or '')}/runs/{quote(row.get('dag_run_id') or '', safe='')}",
+    }
+
+
+def _recipients(key: str, page: int, openid: str | None, status: str | None) -> list[dict[str, Any]]:
+    rows = ledger.recipients_page(
+        _engine(), key, offset=page * PAGE_SIZE, limit=PAGE_SIZE + 1, openid=openid or None, status=status or None
+    )
+    return [
+        {
+            "openid": r.openid,
+            "status": r.status,
+            "reason": r.reason,
+            "errcode": r.errcode,
+            "msg_id": r.msg_id,
+            "delivery": r.delivery,
+        }
+        for r in rows
+    ]
+
+
+def _when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M") if epoch else ""
+
+
+def _context(request: Request, **values: Any) -> dict[str, Any]:
+    lang = language(request.headers.get("accept-language"))
+    words = LABELS[lang]
+    return {
+        "request": request,
+        "lang": lang,
+        "t": words,
+        "label": lambda key: words.get(key, key),
+        "why": lambda reason: reason_label(reason, lang),
+        "when": _when,
+        "quote": lambda value: quote(str(value), safe=""),
+        **values,
+    }
+
+
+# -- HTML ----------------------------------------------------------------------------------------------------
+
+
+@app.get("/", response_class=HTMLResponse)
+async def sent_list(
+    request: Request,
+    account: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    page: int = Query(0, ge=0),
+) -> Any:
+    filters = _filters(account, kind, tag, status, date_from, date_to)
+    rows = await run_in_threadpool(_run_list, filters, page, status)
+    accounts = await run_in_threadpool(history.accounts, _engine())
+    chosen = {"account": account, "kind": kind, "tag": tag, "status": status, "from": date_from, "to": date_to}
+    return templates.TemplateResponse(
+        request,
+        "sent_list.html",
+        _context(
+            request, runs=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, page=page, chosen=chosen, accounts=accounts
+        ),
+    )
+
+
+@app.get("/run", response_class=HTMLResponse)
+async def sent_run(
+    request: Request,
+    key: str,
+    openid: str | None = None,
+    status: str | None = None,
+    page: int = Query(0, ge=0),
+) -> Any:
+    view = await run_in_threadpool(_run_view, key)
+    recipients = await run_in_threadpool(_recipients, key, page, openid, status)
+    return templates.TemplateResponse(
+        request,
+        "sent_run.html",
+        _context(
+            request,
+            **view,
+            key=key,
+            recipients=recipients[:PAGE_SIZE],
+            more=len(recipients) > PAGE_SIZE,
+            page=page,
+            openid=openid or "",
+            recipient_status=status or "",
+        ),
+    )
+
+
+@app.get("/run.csv")
+async def sent_run_csv(key: str) -> StreamingResponse:
+    await run_in_threadpool(_run_view, key)  # 404 for an unknown run
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["openid", "status", "reason", "errcode", "msg_id", "delivery"])
+        for row in ledger.iter_rows(_engine(), key):
+            writer.writerow(
+                [row.openid, row.status, row.reason or "", row.errcode or "", row.msg_id or "", row.delivery or ""]
+            )
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = key.replace("/", "_").replace(":", "-") + ".csv"
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# -- JSON ----------------------------------------------------------------------------------------------------
+
+
+@app.get("/api/runs")
+async def api_runs(
+    account: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    page: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    rows = await run_in_threadpool(_run_list, _filters(account, kind, tag, status, date_from, date_to), page, status)
+    return {"runs": [_public(row) for row in rows[:PAGE_SIZE]], "page": page, "more": len(rows) > PAGE_SIZE}
+
+
+@app.get("/api/run")
+async def api_run(
+    key: str,
+    recipients: bool = False,
+    openid: str | None = None,
+    status: str | None = None,
+    page: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    view = await run_in_threadpool(_run_view, key)
+    answer = {**view, "run": _public(view["run"])}
+    if recipients:
+        found = await run_in_threadpool(_recipients, key, page, openid, status)
+        answer["recipients"] = {"items": found[:PAGE_SIZE], "page": page, "more": len(found) > PAGE_SIZE}
+    return answer
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row for the API: everything but the stored conf's bulk (openid lists can be long)."""
+    conf = dict(row.get("conf") or {})
+    for key in ("openids", "preview_openids"):
+        if conf.get(key):
+            conf[key] = f"{len(conf[key])} openids"
+    return {**row, "conf": conf}

@@ -1,0 +1,158 @@
+"""The Sent page's words in English and Chinese, chosen by the browser's Accept-Language."""
+
+from __future__ import annotations
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Sent messages",
+        "account": "Account",
+        "kind": "Kind",
+        "tag": "Tag",
+        "status": "Status",
+        "from": "From",
+        "to": "To",
+        "filter": "Filter",
+        "all": "All",
+        "when": "Created (Beijing)",
+        "name": "Campaign",
+        "content": "Content",
+        "audience_col": "Audience",
+        "scheduled_for": "Scheduled for",
+        "sent_at": "Sent",
+        "fans": "Fans",
+        "eligible": "Eligible",
+        "sent": "Sent",
+        "failed": "Failed",
+        "unknown": "Unknown",
+        "left_out": "Left out",
+        "wechat": "WeChat reported",
+        "delivered": "Delivered",
+        "audience": "Audience",
+        "funnel": "Funnel",
+        "reasons": "Why fans were left out or refused",
+        "reason": "Reason",
+        "count": "Fans",
+        "recipients": "Recipients",
+        "search": "Search by openid",
+        "export": "Export CSV",
+        "airflow_run": "Open the Airflow run",
+        "back": "All runs",
+        "prev": "Previous",
+        "next": "Next",
+        "none": "No campaign runs match.",
+        "no_recipients": "No recipients.",
+        "errcode": "Errcode",
+        "openid": "OpenID",
+        "msg_id": "Msg id",
+        "delivery": "Delivery",
+        "error": "Problem",
+        "lint": "Template check",
+        "mass": "Mass",
+        "customer_service": "Customer service",
+        "template": "Template",
+        "scheduled": "Scheduled, not sent yet",
+        "sending": "Sending",
+        "completed": "Completed",
+        "rejected": "Rejected",
+        "dry_run": "Dry run",
+        "cancelled": "Cancelled",
+        "excluded": "left out",
+        "planned": "planned",
+    },
+    "zh": {
+        "title": "已发送",
+        "account": "公众号",
+        "kind": "类型",
+        "tag": "标签",
+        "status": "状态",
+        "from": "开始日期",
+        "to": "结束日期",
+        "filter": "筛选",
+        "all": "全部",
+        "when": "创建时间（北京）",
+        "name": "活动",
+        "content": "内容",
+        "audience_col": "受众",
+        "scheduled_for": "定时",
+        "sent_at": "发送时间",
+        "fans": "粉丝数",
+        "eligible": "可发送",
+        "sent": "已发送",
+        "failed": "失败",
+        "unknown": "未知",
+        "left_out": "未发送",
+        "wechat": "微信回报",
+        "delivered": "已送达",
+        "audience": "受众",
+        "funnel": "发送漏斗",
+        "reasons": "未发送或被拒的原因",
+        "reason": "原因",
+        "count": "人数",
+        "recipients": "接收人",
+        "search": "按 openid 搜索",
+        "export": "导出 CSV",
+        "airflow_run": "打开 Airflow 运行",
+        "back": "全部记录",
+        "prev": "上一页",
+        "next": "下一页",
+        "none": "没有符合条件的发送记录。",
+        "no_recipients": "没有接收人。",
+        "errcode": "错误码",
+        "openid": "OpenID",
+        "msg_id": "消息 ID",
+        "delivery": "送达",
+        "error": "问题",
+        "lint": "模板检查",
+        "mass": "群发",
+        "customer_service": "客服消息",
+        "template": "模板消息",
+        "scheduled": "定时，尚未发送",
+        "sending": "发送中",
+        "completed": "已完成",
+        "rejected": "已拒绝",
+        "dry_run": "试运行",
+        "cancelled": "已取消",
+        "excluded": "未发送",
+        "planned": "计划发送",
+    },
+}
+
+REASONS_ZH = {
+    "monthly_cap": "本月已收满 4 条群发",
+    "outside_48h": "不在 48 小时互动窗口内",
+    "window_quota": "互动窗口内条数已用完",
+    "unsubscribed": "已取消关注",
+    "blocked": "拒收模板消息",
+    "blacklisted": "已被拉黑",
+    "refused_messages": "已关闭接收消息",
+    "duplicate": "重复",
+    "quota_exhausted": "当日额度已用完",
+    "holdout": "对照组",
+    "too_few_for_mass": "群发至少需要 2 人",
+    "invalid_openid": "无效 openid",
+    "render_error": "内容渲染失败",
+    "invalid_template_value": "模板字段不符合规则",
+    "interrupted": "发送中断，结果未知",
+    "no_answer": "无应答，结果未知",
+}
+
+
+def language(accept_language: str | None) -> str:
+    """``zh`` when the browser prefers Chinese, else ``en``."""
+    best, best_q = "en", -1.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = "zh" if tag.lower().startswith("zh") else "en" if tag.lower().startswith("en") else None
+        if lang and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def reason_label(reason: str, lang: str) -> str:
+    return REASONS_ZH.get(reason, reason) if lang == "zh" else reason.replace("_", " ")

@@ -1,0 +1,1 @@
+"""The campaign store: our own database (SQLite by default, PostgreSQL in production)."""

@@ -1,0 +1,126 @@
+"""Engines for the campaign store, and schema upgrades.
+
+SQLite (a file) is the default for one machine; PostgreSQL is for production. The same SQLAlchemy Core code
+runs on both; what differs (pragmas, locking) stays in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """One engine (and connection pool) per store URL and process."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets readers go on while one writer works; several worker processes share the file.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: a million-fan ledger's indexes stay in memory
+    cursor.close()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision`` (idempotent; safe to call from every worker)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # an up-to-date schema is not news
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Two workers upgrading at once would both try to create the same tables.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(424242)"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@cache
+def ready(url: str) -> str:
+    """``url`` once its schema is current (upgraded at most once per process)."""
+    upgrade(url)
+    return url
+
+
+def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine_for(url).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _insert(connection: sa.Connection):
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING on both databases)."""
+    if not rows:
+        return
+    if is_psycopg2(connection):
+        _execute_values(connection, table, rows, "ON CONFLICT DO NOTHING")
+        return
+    connection.execute(_insert(connection)(table).on_conflict_do_nothing(), rows)
+
+
+def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """INSERT, or UPDATE the columns given when the primary key exists. All rows must give the same columns."""
+    if not rows:
+        return
+    keys = [column.name for column in table.primary_key.columns]
+    if is_psycopg2(connection):
+        changed = [name for name in rows[0] if name not in keys]
+        update = ", ".join(f'"{name}" = EXCLUDED."{name}"' for name in changed)
+        target = ", ".join(f'"{key}"' for key in keys)
+        tail = f"ON CONFLICT ({target}) DO UPDATE SET {update}" if changed else "ON CONFLICT DO NOTHING"
+        _execute_values(connection, table, rows, tail)
+        return
+    statement = _insert(connection)(table)
+    changed = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    if changed:
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
+    else:
+        statement = statement.on_conflict_do_nothing()
+    connection.execute(statement, rows)
+
+
+def is_psycopg2(connection: sa.Connection) -> bool:
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2"
+
+
+def _execute_values(connection: sa.Connection, table: sa.Table, rows: list[dict], tail: str) -> None:
+    """Many rows in a few statements. SQLAlchemy's executemany runs a statement per row on psycopg2, which
+    makes a million-fan ledger take minutes; psycopg2's execute_values sends a thousand rows at a time."""
+    from psycopg2.extras import Json, execute_values
+
+    columns = list(rows[0])
+    as_json = {name for name in columns if isinstance(table.c[name].type, sa.JSON)}
+    values = [
+        tuple(Json(row[name]) if name in as_json and row[name] is not None else row[name] for name in columns)
+        for row in rows
+    ]
+    names = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.cursor()  # the same DBAPI connection: the caller's transaction
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES %s {tail}'  # noqa: S608 - names from our own schema
+    execute_values(cursor, sql, values, page_size=1000)

@@ -1,0 +1,1 @@
+"""Talking to WeChat: the API client, the shared access token, the callback codec."""

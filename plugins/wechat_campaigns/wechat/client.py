@@ -1,0 +1,511 @@
+"""The WeChat Official Account API client.
+
+One pooled ``requests`` session per client; every call goes through ``call()``, which adds the shared access
+token, replaces a stale token once (40001/40014/42001), and retries what the error taxonomy calls
+transient with backoff. Typed helpers below wrap the endpoints the product uses and return dataclasses.
+
+Retries never create duplicates: an errcode means WeChat did not act, and a transport failure (the request
+may have been acted on) is retried only for calls that WeChat de-duplicates or that change nothing
+(``idempotent=True``). Customer-service sends pass ``idempotent=False`` and let the caller record the
+outcome as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..domain.errors import Action, WeChatError, WeChatTransportError
+from .tokens import AccessTokens, MemoryTokenCache, TokenCache
+
+DEFAULT_BASE_URL = "https://api.weixin.qq.com"
+MAX_MASS_OPENIDS = 10_000
+MAX_BATCHGET_OPENIDS = 100
+MAX_TAGGING_OPENIDS = 50
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> None:
+        """Block until this account may make one more API call."""
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class MassSendResult:
+    msg_id: int
+    msg_data_id: int | None = None
+    already_sent: bool = False  # 45065: WeChat already had this clientmsgid; msg_id is the existing job
+
+
+@dataclass(frozen=True)
+class MassStatus:
+    msg_id: int
+    status: str  # SEND_SUCCESS | SENDING | SEND_FAIL | DELETE
+
+
+@dataclass(frozen=True)
+class MassSpeed:
+    speed: int
+    realspeed: int
+
+
+@dataclass(frozen=True)
+class TemplateSendResult:
+    msgid: int
+
+
+@dataclass(frozen=True)
+class FollowersPage:
+    total: int
+    openids: list[str]
+    next_openid: str
+
+
+@dataclass(frozen=True)
+class FanInfo:
+    openid: str
+    subscribed: bool
+    language: str | None = None
+    subscribe_time: int | None = None
+    unionid: str | None = None
+    remark: str | None = None
+    tag_ids: tuple[int, ...] = ()
+    subscribe_scene: str | None = None
+    qr_scene: int | None = None
+    qr_scene_str: str | None = None
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> FanInfo:
+        return cls(
+            openid=item["openid"],
+            subscribed=bool(item.get("subscribe", 0)),
+            language=item.get("language"),
+            subscribe_time=item.get("subscribe_time"),
+            unionid=item.get("unionid"),
+            remark=item.get("remark"),
+            tag_ids=tuple(item.get("tagid_list") or ()),
+            subscribe_scene=item.get("subscribe_scene"),
+            qr_scene=item.get("qr_scene"),
+            qr_scene_str=item.get("qr_scene_str"),
+        )
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: int
+    name: str
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class PrivateTemplate:
+    template_id: str
+    title: str
+    content: str
+    example: str = ""
+    primary_industry: str = ""
+    deputy_industry: str = ""
+
+
+@dataclass(frozen=True)
+class Industry:
+    primary: tuple[str, str]
+    secondary: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class UploadedMedia:
+    media_id: str
+    type: str = ""
+    created_at: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiQuota:
+    daily_limit: int
+    used: int
+    remain: int
+
+
+# ----------------------------------------------------------------------------------------------- client
+
+
+class WeChatClient:
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token_cache: TokenCache | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 5,
+        max_wait: float = 60.0,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.appid = appid
+        self._secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait  # cap on one backoff pause (WeChat asks for 60 s after 45011/45066)
+        self._limiter = rate_limiter
+        self._sleep = sleep
+        self.session = session or _pooled_session()
+        self.tokens = AccessTokens(appid, self._fetch_stable_token, token_cache or MemoryTokenCache())
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"WeChatClient(appid={self.appid!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- the one way in ---------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        files: Mapping[str, Any] | None = None,
+        form: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """Call ``path`` with the account's token; raise ``WeChatError`` / ``WeChatTransportError``."""
+
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, WeChatError):
+                return exc.action is Action.RETRY
+            return isinstance(exc, WeChatTransportError) and idempotent
+
+        retrying = Retrying(
+            retry=retry_if_exception(should_retry),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._backoff,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._call_with_token(method, path, params, body, files, form)
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
+
+    def _backoff(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        floor = exc.kind.wait_seconds if isinstance(exc, WeChatError) else 0.0
+        exponential = 0.5 * 2 ** (state.attempt_number - 1) * (0.5 + random.random())  # noqa: S311 - jitter
+        return min(self.max_wait, max(floor, exponential))
+
+    def _call_with_token(self, method, path, params, body, files, form) -> dict[str, Any]:
+        token = self.tokens.current()
+        try:
+            return self._request(method, path, params, body, files, form, token)
+        except WeChatError as exc:
+            if exc.action is not Action.REFRESH_TOKEN:
+                raise
+            token = self.tokens.replace(token)
+            return self._request(method, path, params, body, files, form, token)
+
+    def _request(self, method, path, params, body, files, form, token: str | None) -> dict[str, Any]:
+        if self._limiter is not None:
+            self._limiter.acquire()
+        query = dict(params or {})
+        if token is not None:
+            query["access_token"] = token
+        kwargs: dict[str, Any] = {"params": query, "timeout": self.timeout}
+        if files is not None:
+            kwargs["files"] = files
+            kwargs["data"] = form
+        elif body is not None:
+            # Raw UTF-8: WeChat rejects \uXXXX escapes in some fields (40033).
+            kwargs["data"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            kwargs["headers"] = {"Content-Type": "application/json; charset=utf-8"}
+        try:
+            response = self.session.request(method, self.base_url + path, **kwargs)
+            response.raise_for_status()
+            answer = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise WeChatTransportError(path, exc) from exc
+        if not isinstance(answer, dict):
+            raise WeChatTransportError(path, f"unexpected answer {answer!r:.80}")
+        errcode = answer.get("errcode", 0)
+        if errcode:
+            raise WeChatError(int(errcode), str(answer.get("errmsg", "")), path=path, payload=answer)
+        return answer
+
+    # -- access token -----------------------------------------------------------------------------------
+
+    def _fetch_stable_token(self, force_refresh: bool) -> tuple[str, int]:
+        body = {
+            "grant_type": "client_credential",
+            "appid": self.appid,
+            "secret": self._secret,
+            "force_refresh": force_refresh,
+        }
+        answer = self._request("POST", "/cgi-bin/stable_token", None, body, None, None, token=None)
+        return answer["access_token"], int(answer["expires_in"])
+
+    # -- mass send 群发 ---------------------------------------------------------------------------------
+
+    def send_mass_to_tag(
+        self, tag_id: int | None, message: Mapping[str, Any], *, clientmsgid: str, ignore_reprint: bool = False
+    ) -> MassSendResult:
+        """``message`` is ``{"msgtype": ..., <msgtype>: {...}}``; ``tag_id=None`` sends to all followers."""
+        target = {"is_to_all": True} if tag_id is None else {"is_to_all": False, "tag_id": tag_id}
+        body = {"filter": target, **message, "send_ignore_reprint": int(ignore_reprint)}
+        return self._mass("/cgi-bin/message/mass/sendall", body, clientmsgid)
+
+    def send_mass_to_openids(
+        self,
+        openids: Sequence[str],
+        message: Mapping[str, Any],
+        *,
+        clientmsgid: str,
+        ignore_reprint: bool = False,
+    ) -> MassSendResult:
+        if not 2 <= len(openids) <= MAX_MASS_OPENIDS:
+            raise ValueError(f"mass/send takes 2..{MAX_MASS_OPENIDS} openids, got {len(openids)}")
+        body = {"touser": list(openids), **message, "send_ignore_reprint": int(ignore_reprint)}
+        return self._mass("/cgi-bin/message/mass/send", body, clientmsgid)
+
+    def _mass(self, path: str, body: dict[str, Any], clientmsgid: str) -> MassSendResult:
+        if len(clientmsgid.encode("utf-8")) > 64:
+            raise ValueError("clientmsgid must be at most 64 bytes")
+        body["clientmsgid"] = clientmsgid
+        try:
+            answer = self.call("POST", path, body=body)
+        except WeChatError as exc:
+            if exc.action is Action.ALREADY_DONE and "msg_id" in exc.payload:
+                return MassSendResult(msg_id=int(exc.payload["msg_id"]), already_sent=True)
+            raise
+        data_id = answer.get("msg_data_id")
+        return MassSendResult(int(answer["msg_id"]), int(data_id) if data_id is not None else None)
+
+    def preview_mass(self, openid: str, message: Mapping[str, Any]) -> int | None:
+        answer = self.call("POST", "/cgi-bin/message/mass/preview", body={"touser": openid, **message})
+        return int(answer["msg_id"]) if "msg_id" in answer else None
+
+    def get_mass_status(self, msg_id: int) -> MassStatus:
+        answer = self.call("POST", "/cgi-bin/message/mass/get", body={"msg_id": str(msg_id)})
+        return MassStatus(int(answer["msg_id"]), answer["msg_status"])
+
+    def delete_mass(self, msg_id: int, article_idx: int = 0) -> None:
+        self.call("POST", "/cgi-bin/message/mass/delete", body={"msg_id": msg_id, "article_idx": article_idx})
+
+    def get_mass_speed(self) -> MassSpeed:
+        answer = self.call("POST", "/cgi-bin/message/mass/speed/get", body={})
+        return MassSpeed(int(answer["speed"]), int(answer.get("realspeed", 0)))
+
+    def set_mass_speed(self, speed: int) -> None:
+        self.call("POST", "/cgi-bin/message/mass/speed/set", body={"speed": speed})
+
+    # -- customer service 客服 --------------------------------------------------------------------------
+
+    def send_custom(self, openid: str, message: Mapping[str, Any], *, kf_account: str | None = None) -> None:
+        """No platform de-duplication: a transport failure is raised, never retried (maybe delivered)."""
+        body: dict[str, Any] = {"touser": openid, **message}
+        if kf_account:
+            body["customservice"] = {"kf_account": kf_account}
+        self.call("POST", "/cgi-bin/message/custom/send", body=body, idempotent=False)
+
+    def typing(self, openid: str, typing: bool = True) -> None:
+        command = "Typing" if typing else "CancelTyping"
+        self.call("POST", "/cgi-bin/message/custom/typing", body={"touser": openid, "command": command})
+
+    # -- template 模板 ----------------------------------------------------------------------------------
+
+    def send_template(
+        self,
+        openid: str,
+        template_id: str,
+        data: Mapping[str, str],
+        *,
+        client_msg_id: str,
+        url: str | None = None,
+        miniprogram: Mapping[str, str] | None = None,
+    ) -> TemplateSendResult:
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "client_msg_id": client_msg_id,  # WeChat sends one message per openid + id for 10 minutes
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        if miniprogram:
+            body["miniprogram"] = dict(miniprogram)
+        answer = self.call("POST", "/cgi-bin/message/template/send", body=body)
+        return TemplateSendResult(int(answer["msgid"]))
+
+    def set_industry(self, industry_id1: str, industry_id2: str) -> None:
+        body = {"industry_id1": str(industry_id1), "industry_id2": str(industry_id2)}
+        self.call("POST", "/cgi-bin/template/api_set_industry", body=body)
+
+    def get_industry(self) -> Industry:
+        answer = self.call("GET", "/cgi-bin/template/get_industry")
+
+        def pair(key: str) -> tuple[str, str]:
+            item = answer.get(key) or {}
+            return item.get("first_class", ""), item.get("second_class", "")
+
+        return Industry(pair("primary_industry"), pair("secondary_industry"))
+
+    def add_template(self, short_id: str, keyword_names: Sequence[str] = ()) -> str:
+        body = {"template_id_short": short_id, "keyword_name_list": list(keyword_names)}
+        return self.call("POST", "/cgi-bin/template/api_add_template", body=body)["template_id"]
+
+    def list_templates(self) -> list[PrivateTemplate]:
+        answer = self.call("GET", "/cgi-bin/template/get_all_private_template")
+        fields = PrivateTemplate.__dataclass_fields__
+        return [
+            PrivateTemplate(**{k: v for k, v in item.items() if k in fields})
+            for item in answer.get("template_list", [])
+        ]
+
+    def delete_template(self, template_id: str) -> None:
+        self.call("POST", "/cgi-bin/template/del_private_template", body={"template_id": template_id})
+
+    # -- fans and tags ----------------------------------------------------------------------------------
+
+    def list_followers_page(self, next_openid: str = "") -> FollowersPage:
+        answer = self.call("GET", "/cgi-bin/user/get", params={"next_openid": next_openid})
+        openids = (answer.get("data") or {}).get("openid", [])
+        return FollowersPage(int(answer.get("total", 0)), openids, answer.get("next_openid", ""))
+
+    def iter_followers(self, next_openid: str = "") -> Iterator[FollowersPage]:
+        """Pages of followers; the last page is the one after which WeChat has nothing more."""
+        while True:
+            page = self.list_followers_page(next_openid)
+            if not page.openids:
+                return
+            yield page
+            if not page.next_openid:
+                return
+            next_openid = page.next_openid
+
+    def get_fan(self, openid: str, lang: str = "zh_CN") -> FanInfo:
+        return FanInfo.from_api(self.call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": lang}))
+
+    def get_fans(self, openids: Sequence[str], lang: str = "zh_CN") -> list[FanInfo]:
+        if len(openids) > MAX_BATCHGET_OPENIDS:
+            raise ValueError(f"user/info/batchget takes at most {MAX_BATCHGET_OPENIDS} openids")
+        body = {"user_list": [{"openid": openid, "lang": lang} for openid in openids]}
+        answer = self.call("POST", "/cgi-bin/user/info/batchget", body=body)
+        return [FanInfo.from_api(item) for item in answer.get("user_info_list", [])]
+
+    def list_tags(self) -> list[Tag]:
+        answer = self.call("GET", "/cgi-bin/tags/get")
+        return [Tag(int(t["id"]), t["name"], int(t.get("count", 0))) for t in answer.get("tags", [])]
+
+    def create_tag(self, name: str) -> Tag:
+        answer = self.call("POST", "/cgi-bin/tags/create", body={"tag": {"name": name}})
+        return Tag(int(answer["tag"]["id"]), answer["tag"]["name"])
+
+    def rename_tag(self, tag_id: int, name: str) -> None:
+        self.call("POST", "/cgi-bin/tags/update", body={"tag": {"id": tag_id, "name": name}})
+
+    def delete_tag(self, tag_id: int) -> None:
+        self.call("POST", "/cgi-bin/tags/delete", body={"tag": {"id": tag_id}})
+
+    def list_tag_fans_page(self, tag_id: int, next_openid: str = "") -> FollowersPage:
+        answer = self.call("POST", "/cgi-bin/user/tag/get", body={"tagid": tag_id, "next_openid": next_openid})
+        openids = (answer.get("data") or {}).get("openid", [])
+        return FollowersPage(int(answer.get("count", 0)), openids, answer.get("next_openid", ""))
+
+    def iter_tag_fans(self, tag_id: int, next_openid: str = "") -> Iterator[FollowersPage]:
+        while True:
+            page = self.list_tag_fans_page(tag_id, next_openid)
+            if not page.openids:
+                return
+            yield page
+            if not page.next_openid:
+                return
+            next_openid = page.next_openid
+
+    def tag_fans(self, tag_id: int, openids: Sequence[str]) -> None:
+        self._tagging("/cgi-bin/tags/members/batchtagging", tag_id, openids)
+
+    def untag_fans(self, tag_id: int, openids: Sequence[str]) -> None:
+        self._tagging("/cgi-bin/tags/members/batchuntagging", tag_id, openids)
+
+    def _tagging(self, path: str, tag_id: int, openids: Sequence[str]) -> None:
+        for start in range(0, len(openids), MAX_TAGGING_OPENIDS):
+            chunk = list(openids[start : start + MAX_TAGGING_OPENIDS])
+            self.call("POST", path, body={"openid_list": chunk, "tagid": tag_id})
+
+    def get_fan_tag_ids(self, openid: str) -> list[int]:
+        return list(self.call("POST", "/cgi-bin/tags/getidlist", body={"openid": openid}).get("tagid_list", []))
+
+    # -- media and drafts -------------------------------------------------------------------------------
+
+    def upload_temporary_media(self, kind: str, filename: str, content: BinaryIO | bytes) -> UploadedMedia:
+        answer = self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, files={"media": (filename, content)})
+        media_id = answer.get("media_id") or answer.get("thumb_media_id")
+        return UploadedMedia(media_id, answer.get("type", kind), answer.get("created_at"))
+
+    def add_permanent_material(
+        self,
+        kind: str,
+        filename: str,
+        content: BinaryIO | bytes,
+        *,
+        title: str | None = None,
+        introduction: str | None = None,
+    ) -> UploadedMedia:
+        form = None
+        if kind == "video":
+            description = {"title": title or filename, "introduction": introduction or ""}
+            form = {"description": json.dumps(description, ensure_ascii=False)}
+        answer = self.call(
+            "POST",
+            "/cgi-bin/material/add_material",
+            params={"type": kind},
+            files={"media": (filename, content)},
+            form=form,
+        )
+        return UploadedMedia(answer["media_id"], kind, url=answer.get("url"))
+
+    def upload_article_image(self, filename: str, content: BinaryIO | bytes) -> str:
+        """An image for use inside an article's HTML body; returns its URL."""
+        return self.call("POST", "/cgi-bin/media/uploadimg", files={"media": (filename, content)})["url"]
+
+    def add_draft(self, articles: Sequence[Mapping[str, Any]]) -> str:
+        return self.call("POST", "/cgi-bin/draft/add", body={"articles": list(articles)})["media_id"]
+
+    def prepare_mass_video(self, media_id: str, title: str, description: str = "") -> str:
+        body = {"media_id": media_id, "title": title, "description": description}
+        return self.call("POST", "/cgi-bin/media/uploadvideo", body=body)["media_id"]
+
+    # -- quotas -----------------------------------------------------------------------------------------
+
+    def get_quota(self, cgi_path: str) -> ApiQuota:
+        answer = self.call("POST", "/cgi-bin/openapi/quota/get", body={"cgi_path": cgi_path})
+        quota = answer["quota"]
+        return ApiQuota(int(quota["daily_limit"]), int(quota["used"]), int(quota["remain"]))
+
+    def clear_quota(self) -> None:
+        self.call("POST", "/cgi-bin/clear_quota", body={"appid": self.appid})
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    # Connection pool large enough for a sender's worker threads; retries are ours, not urllib3's.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,29 @@
+"""Registers the WeChat campaigns plugin with Airflow's API server and UI.
+
+- ``/wechat/callback/<conn_id>``: WeChat's callback URL (public, signed);
+- ``/wechat/sent/``: the Sent page and its JSON API (Airflow login required), in the UI's Browse menu.
+"""
+
+from typing import ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+
+from wechat_campaigns.integration.callback_app import app as callback_app
+from wechat_campaigns.integration.sent_app import app as sent_app
+
+
+class WeChatCampaignsPlugin(AirflowPlugin):
+    name = "wechat_campaigns"
+    fastapi_apps: ClassVar[list] = [
+        {"app": callback_app, "url_prefix": "/wechat/callback", "name": "WeChat callbacks"},
+        {"app": sent_app, "url_prefix": "/wechat/sent", "name": "WeChat sent messages"},
+    ]
+    external_views: ClassVar[list] = [
+        {
+            "name": "Sent messages · 已发送",
+            "href": "/wechat/sent/",
+            "url_route": "wechat-sent",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]

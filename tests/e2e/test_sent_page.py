@@ -1,0 +1,122 @@
+"""The Sent page and its JSON API on a real API server: login required, what it shows, CSV, both languages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+import requests
+
+from tests.e2e.conftest import CALLBACK_FANS as FANS
+from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE
+
+pytestmark = pytest.mark.slow
+
+PATHS = ["/wechat/sent/", "/wechat/sent/api/runs", "/wechat/sent/api/run?key=x", "/wechat/sent/run.csv?key=x"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_anonymous_requests_are_refused(api_server, path):
+    assert requests.get(api_server.url + path, timeout=10).status_code == 401
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert requests.get(api_server.url + path, headers=bad, timeout=10).status_code in (401, 403)  # Airflow: 403
+
+
+@pytest.fixture
+def sent(api_server, callback_campaign):
+    """A template campaign through the callback account (so WeChat's delivery reports come back), and a
+    session with the marketer's token."""
+    campaign = callback_campaign("plain")
+    campaign.account.admin.add_fans(
+        campaign.account.appid,
+        fans=[{"openid": FANS[1], "blocks_templates": True}, {"openid": FANS[2], "subscribed": False}],
+    )
+    from wechat_campaigns.store.fans import mark_fans
+
+    mark_fans(campaign.engine, campaign.account.appid, [FANS[2]], subscribed=False)  # we heard of it
+    run = campaign.run(
+        message_type="template",
+        wechat_conn_id=campaign.conn_id,
+        openids=FANS,
+        template_id=STANDARD_TEMPLATE,
+        template_data=ORDER_PAID,
+        name="Winter order notice",
+    )
+    assert run.state == "success"
+    deadline = time.monotonic() + 20  # let the TEMPLATESENDJOBFINISH pushes arrive
+    while time.monotonic() < deadline and len(campaign.account.admin.callbacks(campaign.account.appid)) < 4:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_server.token()}"
+    return api_server.url + "/wechat/sent", session, f"{run.dag_id}/{run.run_id}"
+
+
+def test_the_api_lists_the_run_with_its_funnel_and_reasons(sent):
+    base, session, key = sent
+    listed = session.get(f"{base}/api/runs", params={"kind": "template", "account": "wechat_cb"}, timeout=10).json()
+    (run,) = [r for r in listed["runs"] if r["run_key"] == key]
+    assert run["display_status"] == "completed" and run["name"] == "Winter order notice"
+    detail = session.get(f"{base}/api/run", params={"key": key, "recipients": 1}, timeout=10).json()
+    funnel = {step["step"]: step["count"] for step in detail["funnel"]}
+    assert funnel == {"audience": 6, "eligible": 5, "sent": 4, "delivered": 4}
+    assert {(r["status"], r["reason"]): r["count"] for r in detail["reasons"]} == {
+        ("excluded", "unsubscribed"): 1,
+        ("failed", "blocked"): 1,
+    }
+    assert len(detail["recipients"]["items"]) == 6
+    assert detail["airflow_url"].startswith("/dags/wechat_campaign/runs/")
+
+
+def test_filters_narrow_the_list(sent):
+    base, session, key = sent
+    for params, found in (
+        ({"kind": "mass"}, False),
+        ({"tag": "crowd"}, False),  # sent to an openid list, not to the tag
+        ({"status": "failed"}, False),
+        ({"from": "2000-01-01", "to": "2000-01-02"}, False),
+        ({"from": time.strftime("%Y-%m-%d")}, True),
+    ):
+        keys = [r["run_key"] for r in session.get(f"{base}/api/runs", params=params, timeout=10).json()["runs"]]
+        assert (key in keys) is found, params
+    assert session.get(f"{base}/api/runs", params={"from": "yesterday"}, timeout=10).status_code == 400
+
+
+def test_recipients_are_searchable_by_openid(sent):
+    base, session, key = sent
+    found = session.get(f"{base}/api/run", params={"key": key, "recipients": 1, "openid": FANS[1]}, timeout=10).json()
+    (only,) = found["recipients"]["items"]
+    assert only == {**only, "openid": FANS[1], "status": "failed", "reason": "blocked", "errcode": 43101}
+
+
+def test_csv_export_holds_every_recipient(sent):
+    base, session, key = sent
+    answer = session.get(f"{base}/run.csv", params={"key": key}, timeout=10)
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert sorted(r["openid"] for r in rows) == sorted(FANS)
+    assert {r["openid"]: r["delivery"] for r in rows}[FANS[0]] == "success"
+
+
+@pytest.mark.parametrize(
+    ("accept", "words"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", ["已发送", "发送漏斗", "已取消关注"]),
+        ("en-US,en;q=0.9", ["Sent messages", "Funnel", "unsubscribed"]),
+    ],
+)
+def test_pages_speak_the_browsers_language(sent, accept, words):
+    base, session, key = sent
+    page = session.get(f"{base}/run", params={"key": key}, headers={"Accept-Language": accept}, timeout=10)
+    assert page.status_code == 200
+    for word in words:
+        assert word in page.text
+    listing = session.get(f"{base}/", headers={"Accept-Language": accept}, timeout=10)
+    assert "Winter order notice" in listing.text and words[0] in listing.text
+
+
+def test_an_unknown_run_is_not_found(sent):
+    base, session, _ = sent
+    assert session.get(f"{base}/api/run", params={"key": "wechat_campaign/nope"}, timeout=10).status_code == 404

@@ -1,0 +1,265 @@
+"""The production WeChat client against the sandbox running as a real process.
+
+Each test asserts what WeChat answered and what fans received, through the client's typed helpers.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE
+from wechat_campaigns.domain.errors import Action, WeChatError, WeChatTransportError
+from wechat_campaigns.wechat.client import WeChatClient
+
+
+@pytest.fixture
+def client(service_account):
+    made = WeChatClient(service_account.appid, service_account.secret, base_url=service_account.base_url, max_wait=0.05)
+    yield made
+    made.close()
+
+
+def fan(account, i=0):
+    return account.openids[i]
+
+
+TEXT = {"msgtype": "text", "text": {"content": "你好"}}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
+
+
+# -- sending -------------------------------------------------------------------------------------------------
+
+
+def test_template_send_reaches_the_fan_with_an_int64_msgid(client, service_account):
+    result = client.send_template(fan(service_account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="t-1")
+    assert result.msgid > 2**53  # WeChat's template msgids do not fit a JavaScript number
+    (message,) = service_account.inbox(fan(service_account))
+    assert message["msg_id"] == str(result.msgid) and message["content"]["data"]["thing1"] == "巧克力礼盒"
+
+
+def test_template_client_msg_id_sends_once(client, service_account):
+    first = client.send_template(fan(service_account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="same")
+    again = client.send_template(fan(service_account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="same")
+    assert first.msgid == again.msgid
+    assert len(service_account.inbox(fan(service_account))) == 1
+
+
+def test_mass_by_tag_and_by_list_and_the_45065_repeat(client, service_account):
+    tag_id = {t.name: t.id for t in client.list_tags()}["vip"]
+    by_tag = client.send_mass_to_tag(tag_id, TEXT, clientmsgid="c-tag")
+    by_list = client.send_mass_to_openids(service_account.openids[2:4], TEXT, clientmsgid="c-list")
+    repeat = client.send_mass_to_openids(service_account.openids[2:4], TEXT, clientmsgid="c-list")
+    assert repeat.already_sent and repeat.msg_id == by_list.msg_id and not by_list.already_sent
+    assert client.get_mass_status(by_tag.msg_id).status in {"SENDING", "SEND_SUCCESS"}
+    counts = service_account.admin.inbox_counts(service_account.appid, kind="mass")
+    assert counts == {o: 1 for o in service_account.openids[:4]}
+
+
+def test_mass_preview_and_delete_and_speed(client, service_account):
+    client.preview_mass(fan(service_account, 4), TEXT)
+    assert service_account.inbox(fan(service_account, 4))[0]["kind"] == "preview"
+    client.set_mass_speed(2)
+    assert client.get_mass_speed().speed == 2
+    with pytest.raises(WeChatError) as caught:
+        client.delete_mass(123)
+    assert caught.value.errcode == 40059
+
+
+def test_customer_service_inside_and_outside_the_window(client, service_account):
+    chatty, silent = fan(service_account, 0), fan(service_account, 1)
+    service_account.admin.event(service_account.appid, chatty, "text", content="在吗")
+    client.send_custom(chatty, TEXT)
+    assert service_account.inbox(chatty)[0]["kind"] == "customer_service"
+    with pytest.raises(WeChatError) as caught:
+        client.send_custom(silent, TEXT)
+    assert caught.value.errcode == 45015 and caught.value.reason == "outside_48h"
+    assert caught.value.action is Action.RECIPIENT and caught.value.rid
+
+
+def test_customer_service_window_allowance(client, service_account):
+    chatty = fan(service_account)
+    service_account.admin.event(service_account.appid, chatty, "text", content="hi")
+    for _ in range(5):
+        client.send_custom(chatty, TEXT)
+    with pytest.raises(WeChatError) as caught:
+        client.send_custom(chatty, TEXT)
+    assert caught.value.errcode == 45047 and caught.value.reason == "window_quota"
+
+
+# -- fans, tags, templates, media, quotas ---------------------------------------------------------------------
+
+
+def test_followers_are_paged_to_the_end(client, service_account):
+    service_account.admin.add_fans(service_account.appid, fan_groups=[{"count": 25_000, "prefix": "oPage"}])
+    pages = list(client.iter_followers())
+    assert [len(page.openids) for page in pages] == [10_000, 10_000, 5_005]
+    assert len({o for page in pages for o in page.openids}) == 25_005
+
+
+def test_tags_and_fan_details(client, service_account):
+    tag = client.create_tag("双十一")
+    client.tag_fans(tag.id, service_account.openids[:3])
+    assert [o for page in client.iter_tag_fans(tag.id) for o in page.openids] == service_account.openids[:3]
+    assert tag.id in client.get_fan_tag_ids(fan(service_account))
+    infos = client.get_fans(service_account.openids)
+    assert [info.subscribed for info in infos] == [True] * 5 and tag.id in infos[0].tag_ids
+    client.untag_fans(tag.id, service_account.openids[:1])
+    client.rename_tag(tag.id, "双十二")
+    assert {t.name: t.count for t in client.list_tags()}["双十二"] == 2
+    client.delete_tag(tag.id)
+    assert "双十二" not in {t.name for t in client.list_tags()}
+
+
+def test_template_management(client, service_account):
+    before = {t.template_id for t in client.list_templates()}
+    template_id = client.add_template("OPENTM207791277", ["商品名称", "快递单号"])
+    added = {t.template_id: t for t in client.list_templates()}[template_id]
+    assert "{{thing1.DATA}}" in added.content and template_id not in before
+    client.delete_template(template_id)
+    assert template_id not in {t.template_id for t in client.list_templates()}
+    assert client.get_industry().primary[0]
+    with pytest.raises(WeChatError) as caught:
+        client.add_template("OPENTM207791277", ["没有这个关键词"])
+    assert caught.value.errcode == 40246
+
+
+def test_media_drafts_and_quota(client, service_account):
+    temporary = client.upload_temporary_media("image", "cover.png", io.BytesIO(PNG))
+    permanent = client.add_permanent_material("image", "cover.png", PNG)
+    url = client.upload_article_image("inline.png", PNG)
+    draft = client.add_draft(
+        [{"title": "冬季新品", "content": f"<p><img src='{url}'></p>", "thumb_media_id": permanent.media_id}]
+    )
+    assert temporary.media_id and url.startswith("http") and draft
+    client.send_mass_to_openids(
+        service_account.openids[:2], {"msgtype": "mpnews", "mpnews": {"media_id": draft}}, clientmsgid="news"
+    )
+    assert service_account.inbox(fan(service_account))[0]["content"]["articles"][0]["title"] == "冬季新品"
+    quota = client.get_quota("/cgi-bin/message/mass/send")
+    assert quota.used >= 1 and quota.remain == quota.daily_limit - quota.used
+    client.clear_quota()
+    assert client.get_quota("/cgi-bin/message/mass/send").used == 0
+
+
+# -- errors and retries -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "call", "errcode", "action"),
+    [
+        (None, lambda c, a: c.send_template(fan(a), "nope", ORDER_PAID, client_msg_id="x"), 40037, Action.CAMPAIGN),
+        (
+            None,
+            lambda c, a: c.send_template("o" + "Z" * 27, STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="x"),
+            40003,
+            Action.RECIPIENT,
+        ),
+        (
+            {"fans": [{"openid": "oSandboxFan00000000000000001", "subscribed": False}]},
+            lambda c, a: c.send_template(fan(a), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="x"),
+            43004,
+            Action.RECIPIENT,
+        ),
+        (
+            {"fans": [{"openid": "oSandboxFan00000000000000001", "blocks_templates": True}]},
+            lambda c, a: c.send_template(fan(a), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="x"),
+            43101,
+            Action.RECIPIENT,
+        ),
+        (
+            None,
+            lambda c, a: c.send_template(
+                fan(a), STANDARD_TEMPLATE, {**ORDER_PAID, "amount3": "很多钱"}, client_msg_id="x"
+            ),
+            47003,
+            Action.CAMPAIGN,
+        ),
+        (
+            None,
+            lambda c, a: c.send_mass_to_tag(None, {"msgtype": "image", "image": {"media_id": "gone"}}, clientmsgid="m"),
+            40007,
+            Action.CAMPAIGN,
+        ),
+        (
+            None,
+            lambda c, a: c.call("POST", "/cgi-bin/message/mass/send", body={"touser": [fan(a)], **TEXT}),
+            40032,
+            Action.CONFIG,
+        ),
+        (
+            None,
+            lambda c, a: c.call(
+                "POST", "/cgi-bin/message/mass/send", body={"touser": a.openids[:2], **TEXT, "clientmsgid": "x" * 65}
+            ),
+            45067,
+            Action.CONFIG,
+        ),
+        (
+            None,
+            lambda c, a: c.send_custom(
+                fan(a), {"msgtype": "news", "news": {"articles": [{"title": "a"}, {"title": "b"}]}}
+            ),
+            45008,
+            Action.CAMPAIGN,
+        ),
+    ],
+)
+def test_error_codes_through_the_client(client, service_account, setup, call, errcode, action):
+    if setup:
+        service_account.admin.add_fans(service_account.appid, **setup)
+    if errcode == 45008:
+        service_account.admin.event(service_account.appid, fan(service_account), "text")
+    with pytest.raises(WeChatError) as caught:
+        call(client, service_account)
+    assert (caught.value.errcode, caught.value.action) == (errcode, action)
+    assert caught.value.rid and caught.value.errmsg
+    assert service_account.admin.inbox_counts(service_account.appid) == {}
+
+
+def test_template_needs_a_verified_service_account(sandbox):
+    from tests.fixtures.sandbox import make_standard_account
+
+    account = make_standard_account(sandbox, verified=False)
+    client = WeChatClient(account.appid, account.secret, base_url=account.base_url)
+    with pytest.raises(WeChatError) as caught:
+        client.send_template(fan(account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="x")
+    assert caught.value.errcode == 48001
+
+
+def test_daily_quota_is_a_wait_not_a_failure(sandbox):
+    from tests.fixtures.sandbox import make_standard_account
+
+    account = make_standard_account(sandbox, quotas={"/cgi-bin/message/template/send": 1})
+    client = WeChatClient(account.appid, account.secret, base_url=account.base_url)
+    client.send_template(fan(account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="a")
+    with pytest.raises(WeChatError) as caught:
+        client.send_template(fan(account, 1), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="b")
+    assert caught.value.errcode == 45009 and caught.value.action is Action.WAIT_QUOTA
+
+
+def test_busy_answers_are_retried_with_backoff(client, service_account):
+    service_account.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": -1, "count": 2}])
+    client.send_template(fan(service_account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="retry")
+    assert len(service_account.inbox(fan(service_account))) == 1
+    assert service_account.admin.stats(service_account.appid)["calls"]["/cgi-bin/message/template/send"] == 3
+
+
+def test_busy_forever_gives_up_with_the_errcode(client, service_account):
+    service_account.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": -1}])
+    with pytest.raises(WeChatError) as caught:
+        client.send_template(fan(service_account), STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="busy")
+    assert caught.value.errcode == -1 and caught.value.action is Action.RETRY
+
+
+def test_a_dropped_connection_is_retried_only_where_wechat_deduplicates(client, service_account):
+    chatty = fan(service_account)
+    service_account.admin.event(service_account.appid, chatty, "text")
+    service_account.admin.faults([{"drop": True, "phase": "after", "count": 1}])
+    client.send_template(chatty, STANDARD_TEMPLATE, ORDER_PAID, client_msg_id="drop")  # retried, de-duplicated
+    service_account.admin.faults([{"drop": True, "phase": "after", "count": 1}])
+    with pytest.raises(WeChatTransportError):
+        client.send_custom(chatty, TEXT)  # not retried: it may have arrived
+    kinds = [m["kind"] for m in service_account.inbox(chatty)]
+    assert kinds == ["template", "customer_service"]

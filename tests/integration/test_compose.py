@@ -1,0 +1,83 @@
+"""docker-compose.yaml: checked by docker-compose itself (no Docker engine is needed for `config`), and for
+what the product needs of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import ON_CI, ROOT
+
+SECRETS = {
+    "AIRFLOW_FERNET_KEY": "x" * 44,
+    "AIRFLOW_JWT_SECRET": "jwt",
+    "AIRFLOW_API_SECRET_KEY": "api",
+    "_AIRFLOW_WWW_USER_PASSWORD": "pw",
+    "POSTGRES_PASSWORD": "pg",
+}
+
+
+def docker_compose() -> str:
+    """Debian's docker-compose (1.29, a Python program) validates the file; installed on first use."""
+    found = shutil.which("docker-compose")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        command = ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"]
+        if subprocess.run(command, env=env, capture_output=True, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+            subprocess.run(command, env=env, capture_output=True, check=True)
+        return shutil.which("docker-compose")
+    message = "docker-compose is missing and cannot be installed here (needs apt-get as root)"
+    pytest.fail(message) if ON_CI else pytest.skip(message)
+
+
+@pytest.fixture
+def env_file(tmp_path):
+    example = (ROOT / ".env.example").read_text()
+    for name, value in SECRETS.items():
+        example = example.replace(f"{name}=\n", f"{name}={value}\n")
+    path = tmp_path / ".env"
+    path.write_text(example)
+    return path
+
+
+def config(env_file, *extra: str) -> subprocess.CompletedProcess:
+    command = [docker_compose(), "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yaml"), *extra, "config"]
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "sandbox"]])
+def test_docker_compose_accepts_the_file(env_file, profile):
+    done = config(env_file, *profile)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    expected = {"postgres", "redis", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"}
+    expected |= {"airflow-triggerer", "airflow-worker", "airflow-init"}
+    assert expected <= set(services)
+    assert services["sandbox"]["profiles"] == ["sandbox"]  # only with --profile sandbox
+    worker = services["airflow-worker"]
+    assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert worker["environment"]["AIRFLOW_CONN_WECHAT_STORE"].endswith("@postgres:5432/wechat")
+    mounts = {volume.split(":")[1] for volume in worker["volumes"]}
+    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
+
+
+def test_a_missing_secret_is_named(tmp_path):
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    done = config(empty)
+    assert done.returncode != 0 and "set POSTGRES_PASSWORD in .env" in done.stderr
+
+
+def test_the_image_extends_airflow_3_3_2_and_init_prepares_the_pool_and_store():
+    assert (ROOT / "Dockerfile").read_text().splitlines()[1] == "FROM apache/airflow:3.3.2"
+    init = "\n".join(yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]["airflow-init"]["command"])
+    assert "airflow pools set wechat_api" in init and "wechat-campaigns migrate" in init
+    assert "CREATE DATABASE wechat" in (ROOT / "docker/postgres-init/10-wechat-store.sql").read_text()

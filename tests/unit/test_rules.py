@@ -1,0 +1,136 @@
+"""Eligibility, batching, rendering and the Beijing calendar: the rules a marketer relies on."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wechat_campaigns.domain.clock import SHANGHAI, next_midnight, shanghai_day, shanghai_month
+from wechat_campaigns.domain.eligibility import (
+    FanFacts,
+    Reason,
+    Window,
+    WindowClass,
+    exclusion,
+    in_holdout,
+)
+from wechat_campaigns.domain.errors import Action, WeChatError, classify
+from wechat_campaigns.domain.plan import batch_count, batch_of, clientmsgid, owns, slices, template_client_msg_id
+from wechat_campaigns.domain.render import RenderError, compile_text
+from wechat_campaigns.domain.spec import MessageKind
+from wechat_campaigns.domain.templates import template_fields
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)
+MASS, CS, TEMPLATE = MessageKind.MASS, MessageKind.CUSTOMER_SERVICE, MessageKind.TEMPLATE
+
+
+def fan(**facts):
+    return FanFacts(openid="o" + "x" * 27, **facts)
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts", "reason"),
+    [
+        (MASS, {"mass_this_month": 4}, Reason.MONTHLY_CAP),
+        (MASS, {"mass_this_month": 3}, None),
+        (TEMPLATE, {"mass_this_month": 9}, None),  # the cap is for mass messages only
+        (TEMPLATE, {"blocks_templates": True}, Reason.BLOCKED),
+        (MASS, {"blocks_templates": True}, None),
+        (MASS, {"subscribed": False}, Reason.UNSUBSCRIBED),
+        (TEMPLATE, {"subscribed": None}, None),  # not heard either way: WeChat will tell
+        (TEMPLATE, {"blacklisted": True}, Reason.BLACKLISTED),
+        (CS, {}, Reason.OUTSIDE_48H),
+    ],
+)
+def test_exclusion_reasons(kind, facts, reason):
+    assert exclusion(kind, fan(**facts), NOW) == reason
+
+
+def window(cls, ago, sent=0):
+    return {cls: Window(opened_at=NOW - ago, sent=sent)}
+
+
+@pytest.mark.parametrize(
+    ("windows", "reason"),
+    [
+        (window(WindowClass.MESSAGE, timedelta(hours=47, minutes=59)), None),
+        (window(WindowClass.MESSAGE, timedelta(hours=48)), Reason.OUTSIDE_48H),
+        (window(WindowClass.MESSAGE, timedelta(hours=1), sent=5), Reason.WINDOW_QUOTA),
+        (window(WindowClass.MENU, timedelta(seconds=30)), None),
+        (window(WindowClass.MENU, timedelta(minutes=2)), Reason.OUTSIDE_48H),  # a click answers for one minute
+        (window(WindowClass.SUBSCRIBE, timedelta(seconds=59), sent=3), Reason.WINDOW_QUOTA),
+        (window(WindowClass.PAYMENT, timedelta(hours=40), sent=500), None),  # payment windows have no limit
+    ],
+)
+def test_customer_service_window(windows, reason):
+    assert exclusion(CS, fan(windows=windows), NOW) == reason
+
+
+def test_any_open_window_with_allowance_left_will_do():
+    windows = {
+        WindowClass.MESSAGE: Window(NOW - timedelta(hours=1), sent=5),
+        WindowClass.MENU: Window(NOW - timedelta(seconds=10), sent=0),
+    }
+    assert exclusion(CS, fan(windows=windows), NOW) is None
+
+
+def test_holdout_is_stable_and_close_to_the_share():
+    openids = [f"o{i:027d}" for i in range(10_000)]
+    held = [o for o in openids if in_holdout("run-1", o, 10)]
+    assert 900 < len(held) < 1100
+    assert held == [o for o in openids if in_holdout("run-1", o, 10)]
+    assert not any(in_holdout("run-1", o, 0) for o in openids)
+
+
+def test_beijing_calendar():
+    late_utc = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 00:30 on 1 December in Beijing
+    assert shanghai_day(late_utc) == "2026-12-01"
+    assert shanghai_month(late_utc) == "2026-12"
+    assert next_midnight(datetime(2026, 11, 24, 23, 59, tzinfo=SHANGHAI)) == datetime(2026, 11, 25, tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize("fans", [2, 9_999, 10_000, 10_001, 20_001, 1_000_000])
+def test_mass_batches_hold_two_to_ten_thousand(fans):
+    batches = batch_count(MASS, fans)
+    sizes = [0] * batches
+    for position in range(fans):
+        sizes[batch_of(position, fans, batches)] += 1
+    assert all(2 <= size <= 10_000 for size in sizes)
+    assert sum(sizes) == fans
+
+
+def test_slices_are_few_and_share_out_every_batch():
+    parts = slices("run", 100, "mass_openids", max_slices=4)
+    assert len(parts) == 4
+    owners = [[p["index"] for p in parts if owns(p["index"], p["count"], b)] for b in range(100)]
+    assert all(len(owner) == 1 for owner in owners)
+    assert slices("run", 0, "per_fan") == []
+
+
+def test_dedup_ids_are_deterministic_and_fit_wechat():
+    assert clientmsgid("wechat_campaign/manual__2026" + "x" * 300, 99) == clientmsgid(
+        "wechat_campaign/manual__2026" + "x" * 300, 99
+    )
+    assert len(clientmsgid("k" * 500, 123_456).encode()) <= 64
+    assert clientmsgid("a", 1) != clientmsgid("a", 2)
+    assert template_client_msg_id("a", "o1") != template_client_msg_id("a", "o2")
+
+
+def test_render_is_sandboxed_and_strict():
+    assert compile_text("{{ name | default('会员') }}好").render({}) == "会员好"
+    with pytest.raises(RenderError):
+        compile_text("{{ points }}").render({"openid": "o1"})
+    with pytest.raises(RenderError):  # the sandbox refuses to walk into Python internals
+        compile_text("{{ ''.__class__.__mro__[1].__subclasses__() }}").render({})
+
+
+def test_template_fields_from_content():
+    assert template_fields("商品:{{thing1.DATA}}\n时间:{{ time2.DATA }}\n{{thing1.DATA}}") == ["thing1", "time2"]
+
+
+def test_error_taxonomy():
+    assert classify(45009).action is Action.WAIT_QUOTA
+    assert classify(43101).reason == "blocked"
+    assert classify(45015).reason == "outside_48h"
+    assert classify(123456).action is Action.CAMPAIGN  # unknown: stop and ask a human
+    error = WeChatError(40001, "invalid credential rid: 6530f9c7-22efcc6d-303033a5")
+    assert error.rid == "6530f9c7-22efcc6d-303033a5" and error.action is Action.REFRESH_TOKEN

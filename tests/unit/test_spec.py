@@ -1,0 +1,154 @@
+"""The trigger form's conf: every bad input names its field; good input becomes a spec."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wechat_campaigns.domain.account import AccountSettings, AccountType
+from wechat_campaigns.domain.clock import SHANGHAI
+from wechat_campaigns.domain.spec import (
+    AccountFacts,
+    InvalidCampaign,
+    MessageKind,
+    check_against_account,
+    parse_campaign,
+)
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+FAN = "o" + "A" * 27
+
+
+def fields_of(conf):
+    with pytest.raises(InvalidCampaign) as caught:
+        parse_campaign(conf, NOW)
+    return caught.value.fields
+
+
+@pytest.mark.parametrize(
+    ("conf", "field"),
+    [
+        ({"message_type": "sms", "text": "hi"}, "message_type"),
+        ({"message_type": "mass"}, "material"),
+        ({"message_type": "mass", "material": "text/welcome", "text": "hi"}, "text"),
+        ({"message_type": "mass", "material": "../etc/passwd"}, "material"),
+        ({"message_type": "template"}, "template_id"),
+        ({"message_type": "template", "template_id": "T", "text": "hi"}, "text"),
+        ({"message_type": "customer_service", "text": "hi", "template_id": "T"}, "template_id"),
+        ({"message_type": "mass", "text": "hi", "openids": ["not-an-openid"]}, "openids"),
+        ({"message_type": "mass", "text": "hi", "openids": [FAN, FAN], "tag": "vip"}, "openids"),
+        ({"message_type": "mass", "text": "hi", "preview_openids": ["x"]}, "preview_openids"),
+        ({"message_type": "mass", "text": "hi", "send_at": "tomorrow morning"}, "send_at"),
+        ({"message_type": "mass", "text": "hi", "send_at": "2026-11-24T09:00"}, "send_at"),  # 01:00 UTC: past
+        ({"message_type": "mass", "text": "Hello {{ name }}"}, "text"),  # mass is the same for every fan
+        ({"message_type": "customer_service", "text": "Hello {{ name "}, "text"),
+        (
+            {"message_type": "template", "template_id": "T", "template_data": {"thing1": "{% if %}"}},
+            "template_data.thing1",
+        ),
+        ({"message_type": "template", "template_id": "T", "template_data": ["thing1"]}, "template_data"),
+        ({"message_type": "template", "template_id": "T", "url": "javascript:alert(1)"}, "url"),
+        ({"message_type": "mass", "text": "hi", "holdout_percent": 150}, "holdout_percent"),
+        ({"message_type": "mass", "text": "hi", "wechat_conn_id": 7}, "wechat_conn_id"),
+    ],
+)
+def test_bad_conf_names_the_field(conf, field):
+    assert field in fields_of(conf)
+
+
+def test_all_problems_are_reported_at_once():
+    fields = fields_of({"message_type": "template", "send_at": "soon", "openids": ["x"]})
+    assert {"template_id", "send_at", "openids"} <= set(fields)
+
+
+def test_send_at_without_offset_is_beijing_time():
+    spec = parse_campaign({"message_type": "mass", "text": "hi", "send_at": "2026-11-25T09:30"}, NOW)
+    assert spec.send_at == datetime(2026, 11, 25, 9, 30, tzinfo=SHANGHAI)
+    assert spec.send_at.astimezone(UTC).hour == 1
+
+
+def test_a_time_typed_a_few_seconds_ago_is_now_not_the_past():
+    just_now = (NOW - timedelta(seconds=20)).isoformat()
+    assert parse_campaign({"message_type": "mass", "text": "hi", "send_at": just_now}, NOW).send_at
+
+
+def test_openids_from_the_forms_multiline_field():
+    spec = parse_campaign({"message_type": "mass", "text": "hi", "openids": f"{FAN}\n{'o' + 'B' * 27}, "}, NOW)
+    assert spec.openids == (FAN, "o" + "B" * 27)
+    assert spec.audience == "openids: 2"
+
+
+def test_template_data_accepts_wechats_value_objects():
+    spec = parse_campaign(
+        {"message_type": "template", "template_id": "T", "template_data": {"thing1": {"value": "会员日"}}}, NOW
+    )
+    assert spec.template_data == {"thing1": "会员日"}
+    assert spec.kind is MessageKind.TEMPLATE
+
+
+def test_a_mass_send_to_all_followers_is_a_dry_run_unless_asked_otherwise():
+    everybody = {"message_type": "mass", "text": "hi"}
+    assert parse_campaign(everybody, NOW).dry_run
+    assert not parse_campaign({**everybody, "dry_run": False}, NOW).dry_run
+    assert not parse_campaign({**everybody, "tag": "vip"}, NOW).dry_run
+    assert not parse_campaign({"message_type": "template", "template_id": "T"}, NOW).dry_run
+
+
+def test_spec_round_trips_through_its_conf():
+    spec = parse_campaign({"message_type": "customer_service", "tag": "vip", "text": "Hi {{ name }}"}, NOW)
+    assert parse_campaign(spec.to_conf(), NOW) == spec
+
+
+SERVICE = AccountSettings(appid="wx1")
+FACTS = AccountFacts(settings=SERVICE, tags={"vip": 100}, template_fields={"T1": ["thing1", "time2", "remark"]})
+
+
+def account_fields(conf, facts=FACTS):
+    with pytest.raises(InvalidCampaign) as caught:
+        check_against_account(parse_campaign(conf, NOW), facts)
+    return caught.value.problems
+
+
+def test_unknown_tag_lists_the_known_ones():
+    (problem,) = account_fields({"message_type": "mass", "text": "hi", "tag": "VIP"})
+    assert problem.field == "tag" and "vip" in problem.message
+
+
+def test_template_must_be_in_the_account():
+    (problem,) = account_fields({"message_type": "template", "template_id": "gone", "template_data": {"thing1": "x"}})
+    assert problem.field == "template_id"
+
+
+def test_template_fields_missing_and_unknown():
+    problems = account_fields({"message_type": "template", "template_id": "T1", "template_data": {"thing9": "x"}})
+    assert {p.field for p in problems} == {"template_data.thing1", "template_data.time2", "template_data.thing9"}
+
+
+def test_remark_is_not_required_since_wechat_stopped_showing_it():
+    conf = {"message_type": "template", "template_id": "T1", "template_data": {"thing1": "a", "time2": "b"}}
+    check_against_account(parse_campaign(conf, NOW), FACTS)
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (AccountSettings(appid="wx", account_type=AccountType.SUBSCRIPTION), "subscription"),
+        (AccountSettings(appid="wx", verified=False), "verified"),
+    ],
+)
+def test_template_needs_a_verified_service_account(settings, words):
+    facts = AccountFacts(settings=settings, tags={}, template_fields={})
+    (problem,) = account_fields({"message_type": "template", "template_id": "T1"}, facts)
+    assert problem.field == "message_type" and words in problem.message
+
+
+def test_subscription_account_gets_one_mass_send_a_day():
+    facts = AccountFacts(
+        settings=AccountSettings(appid="wx", account_type=AccountType.SUBSCRIPTION),
+        tags={},
+        template_fields={},
+        mass_sends_today=1,
+    )
+    (problem,) = account_fields({"message_type": "mass", "text": "hi", "openids": [FAN, FAN]}, facts)
+    assert problem.field == "message_type"
+    # a dry run or a preview is still allowed
+    check_against_account(parse_campaign({"message_type": "mass", "text": "hi", "dry_run": True}, NOW), facts)
