@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import ORDER_PAID, TEMPLATE, bench_world, peak_memory_mib, run_campaign, task_seconds
+from _harness import APPID, ORDER_PAID, TEMPLATE, bench_world, peak_memory_mib, run_campaign, task_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
         row = history.get_run(engine_for(store_url), f"{run.dag_id}/{run.run_id}")
         assert row["counts"]["status"] == {"planned": args.fans}, row["counts"]
-        assert admin.inbox_counts(admin_appid(admin)) == {}
+        assert admin.inbox_counts(APPID) == {}
     memory = peak_memory_mib()
     steps = task_seconds(run)
     for task, took in steps.items():
@@ -59,12 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("goal < 60 s and < 1 GiB:", "met" if ok else "MISSED")
     return 0 if ok else 1
-
-
-def admin_appid(admin) -> str:
-    from _harness import APPID
-
-    return APPID
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"server on {result['server_cpu']} at {result['server_core_utilisation']:.0%} of a core, "
         f"clients on CPU {result['client_cpus']} with {result['connections']} connections"
     )
-    print(json.dumps(result, ensure_ascii=False))
+    print(json.dumps({"benchmark": "ceiling", **result}, ensure_ascii=False))
     ok = result["sends_per_second"] >= GOAL and result["errors"] == 0
     print(f"goal >= {GOAL:,} sends/s: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-fans", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=int, default=0)
     args = parser.parse_args(argv)
-    with bench_world(args.fans) as (admin, store_url):
+    with bench_world(args.fans) as (admin, _store):
         if args.latency_ms:
             admin.faults([{"endpoint": "/cgi-bin/message/template/send", "latency_ms": args.latency_ms}])
         base_rate = baseline(admin.base_url, args.baseline_fans)
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     for task, took in steps.items():
         print(f"  {task:<22} {took:6.1f} s")
     print(
-        f"ours: {args.fans:,} fans in {seconds:.1f} s end to end ({end_to_end:,.0f} fans/s), send step {send_rate:,.0f} sends/s"
+        f"ours: {args.fans:,} fans in {seconds:.1f} s end to end ({end_to_end:,.0f} fans/s),"
+        f" send step {send_rate:,.0f} sends/s"
     )
     print(f"ours / baseline: {send_rate / base_rate:.1f}x (send step), {end_to_end / base_rate:.1f}x (end to end)")
     print(
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     )
-    return 0
+    ok = send_rate >= 20 * base_rate
+    print("goal ours >= 20x baseline:", "met" if ok else "MISSED")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
