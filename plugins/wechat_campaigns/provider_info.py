@@ -68,6 +68,15 @@ CONNECTION_FIELDS = {
         default=4,
         minimum=1,
     ),
+    "send_concurrency": _field(
+        "Calls in flight per send task",
+        "WeChat API calls one send task keeps in flight at once (1-64). Raise it when WeChat answers slowly and "
+        "the rate limit is not reached; the rate limit still holds.",
+        type="integer",
+        default=16,
+        minimum=1,
+        maximum=64,
+    ),
     "retry_max_wait": _field(
         "Longest retry pause (s)",
         "The longest pause before retrying a busy or rate-limited call (WeChat asks for 60 s after 45011).",

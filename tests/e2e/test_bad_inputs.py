@@ -196,6 +196,12 @@ TABLE = [
         "account_type must be 'service' or 'subscription'",
         {"extra": {"account_type": "enterprise"}},
     ),
+    Bad(
+        "connection",
+        "calls in flight beyond the connection pool",
+        "send_concurrency must be a whole number from 1 to 64, not 500",
+        {"extra": {"send_concurrency": 500}},
+    ),
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),
     Bad("connection", "a wrong AppSecret", "40125", {"password": "wrong"}),
     Bad(

@@ -36,9 +36,9 @@ from .run import CampaignRun, QuotaWait
 log = logging.getLogger(__name__)
 
 TEMPLATE_DEDUP_SECONDS = 9 * 60  # WeChat de-duplicates client_msg_id for 10 minutes; keep a margin
-CONCURRENCY = 16
 DRY_RUN_CHUNK = 5_000
-WAVE = CONCURRENCY * 4  # fans marked ``sending`` at once: the most a killed worker can leave unknown
+# A wave (this many fans per thread) is marked ``sending`` at once: the most a killed worker can leave unknown.
+WAVE_PER_THREAD = 4
 
 # What an API answer teaches us about a fan, kept for the next campaign's filter.
 _LEARNT = {
@@ -107,9 +107,11 @@ def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Ou
     now_openids, later = openids[:room], openids[room:]
     profiles = _profiles(run, content, now_openids)
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        for start in range(0, len(now_openids), WAVE):
-            wave = now_openids[start : start + WAVE]
+    threads = run.settings.send_concurrency
+    wave_size = threads * WAVE_PER_THREAD
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for start in range(0, len(now_openids), wave_size):
+            wave = now_openids[start : start + wave_size]
             ledger.set_status(run.engine, run.run_key, wave, SENDING)
             signals = _Signals()
             results = list(pool.map(partial(_send_one, run, content, profiles, signals), wave))

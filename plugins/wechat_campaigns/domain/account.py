@@ -27,6 +27,8 @@ DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     }
 )
 
+MAX_SEND_CONCURRENCY = 64  # the client's connection pool size
+
 MASS_PATHS = ("/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send")
 
 
@@ -40,6 +42,9 @@ class AccountSettings:
     # Send tasks of this account that may run at once (the slots of its send pool): each sends at
     # rate_limit / send_slots, so that all of them together, on any workers, keep to rate_limit.
     send_slots: int = 4
+    # Calls in flight at once within one send task: WeChat answers in tens of milliseconds, so a sender
+    # waiting on one call at a time could not reach the rate limit.
+    send_concurrency: int = 16
     daily_quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_QUOTAS))
 
     def daily_quota(self, path: str) -> int | None:

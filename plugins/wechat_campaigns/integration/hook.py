@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from ..domain.account import DEFAULT_DAILY_QUOTAS, AccountSettings, AccountType
+from ..domain.account import DEFAULT_DAILY_QUOTAS, MAX_SEND_CONCURRENCY, AccountSettings, AccountType
 from ..domain.errors import WeChatError, WeChatTransportError
 from ..provider_info import CONN_TYPE
 from ..store.db import ready
@@ -120,8 +120,22 @@ def account_settings(conn) -> AccountSettings:
         rate_limit=float(extra.get("rate_limit", 200)),
         confirm_threshold=int(extra.get("confirm_threshold", 10_000)),
         send_slots=max(1, int(extra.get("send_slots", 4))),
+        send_concurrency=_send_concurrency(conn.conn_id, extra.get("send_concurrency", 16)),
         daily_quotas=quotas,
     )
+
+
+def _send_concurrency(conn_id: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 1 <= number <= MAX_SEND_CONCURRENCY or str(number) != str(value).strip():
+        raise ValueError(
+            f"connection {conn_id!r}: send_concurrency must be a whole number from 1 to {MAX_SEND_CONCURRENCY}, "
+            f"not {value!r}"
+        )
+    return number
 
 
 def _as_bool(value: Any) -> bool:
