@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
+from _harness import store_connection  # noqa: E402 - bench/ is on sys.path when run as a script
+
 BIG = "wechat_campaign/manual__bench_one_million"
 
 
@@ -102,7 +104,7 @@ def build(url: str, recipients: int, runs: int) -> None:
 
 
 def measure(url: str) -> dict[str, dict[str, float]]:
-    os.environ["AIRFLOW_CONN_WECHAT_STORE"] = json.dumps(_connection(url))
+    os.environ["AIRFLOW_CONN_WECHAT_STORE"] = json.dumps(store_connection(url))
     from fastapi.testclient import TestClient
 
     from wechat_campaigns.integration.sent_app import app
@@ -130,22 +132,6 @@ def measure(url: str) -> dict[str, dict[str, float]]:
             assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
         results[name] = {"median_s": statistics.median(times), "worst_s": max(times)}
     return results
-
-
-def _connection(url: str) -> dict:
-    if url.startswith("sqlite"):
-        return {"conn_type": "sqlite", "host": url.removeprefix("sqlite:///")}
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    return {
-        "conn_type": "postgres",
-        "host": parsed.host,
-        "port": parsed.port,
-        "login": parsed.username,
-        "password": parsed.password,
-        "schema": parsed.database,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

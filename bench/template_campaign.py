@@ -1,12 +1,13 @@
 """Template sends: what a user writes instead (a sequential loop) against our campaign through Airflow.
 
-    python bench/template_campaign.py [--fans 200000] [--baseline-fans 20000] [--latency-ms 0]
+    python bench/template_campaign.py [--fans 200000] [--baseline-fans 20000] [--latency-ms 0] [--concurrency 16]
 
 - **baseline**: one `requests` session, the tag's fans paged with user/tag/get, then `template/send` for
   each fan in turn (on `--baseline-fans` of them: a sequential loop is slow, its rate is what counts);
 - **ours**: the `wechat_campaign` DAG end to end (validate, resolve, filter, plan, send, history) for every
   fan of the tag, in this process on the CPU the sandbox does not use.
-`--latency-ms` makes the sandbox answer template/send that much later, as a real network would.
+`--latency-ms` makes the sandbox answer template/send that much later, as a real network would;
+`--concurrency` is the account connection's `send_concurrency` (calls in flight in the send task).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fans", type=int, default=200_000)
     parser.add_argument("--baseline-fans", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args(argv)
-    with bench_world(args.fans) as (admin, _store):
+    with bench_world(args.fans, extra={"send_concurrency": args.concurrency}) as (admin, _store):
         if args.latency_ms:
             admin.faults([{"endpoint": "/cgi-bin/message/template/send", "latency_ms": args.latency_ms}])
         base_rate = baseline(admin.base_url, args.baseline_fans)
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "benchmark": "template",
                 "latency_ms": args.latency_ms,
+                "concurrency": args.concurrency,
                 "fans": args.fans,
                 "baseline_per_s": round(base_rate),
                 "ours_send_per_s": round(send_rate),

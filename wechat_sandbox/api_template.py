@@ -10,8 +10,6 @@ from .routing import Call, route
 from .sandbox import Sandbox, new_template_id
 from .templates import from_library, industries, placeholders, render, rendered_text
 
-DEDUP_PRUNE_AT = 200_000  # prune expired client_msg_id records once there are this many
-
 _keys_cache: dict[str, list[str]] = {}
 
 
@@ -70,9 +68,14 @@ def send(call: Call) -> dict[str, Any]:
 
 
 def _remember(dedup: dict[tuple[str, str], tuple[int, float]], key: tuple[str, str], msgid: int, now: float) -> None:
-    if len(dedup) >= DEDUP_PRUNE_AT:
-        for old in [k for k, (_, at) in dedup.items() if now - at >= TEMPLATE_DEDUP_SECONDS]:
-            del dedup[old]
+    """Records are kept in the order they were made, so the expired ones are at the front: dropping them costs
+    nothing per send however many fans were sent to in the last 10 minutes."""
+    while dedup:
+        oldest = next(iter(dedup))
+        if now - dedup[oldest][1] < TEMPLATE_DEDUP_SECONDS:
+            break
+        del dedup[oldest]
+    dedup.pop(key, None)  # a repeated key moves to the back with its new time
     dedup[key] = (msgid, now)
 
 

@@ -4,10 +4,12 @@ the Sent page, open the run, export its recipients. Playwright drives Debian's C
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,18 +62,23 @@ def airflow_ui(tmp_path_factory):
     log = home / "standalone.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "demo", "--standalone"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "demo", "--standalone"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: teardown stops Airflow's children too
         )
     url = f"http://127.0.0.1:{port}"
     try:
         password = wait_for_login(url, log, process)
         yield url, password
     finally:
-        process.terminate()
-        try:
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of airflow standalone is still there
 
 
 def wait_for_login(url: str, log: Path, process: subprocess.Popen, timeout: float = 240) -> str:
