@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE
-from wechat_campaigns.store.fans import add_interactions, add_receipts
+from wechat_campaigns.domain.spec import MessageKind
+from wechat_campaigns.store.fans import add_interactions, add_receipts, fan_facts
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +71,11 @@ def test_mass_to_a_tag_with_nobody_left_out_is_one_sendall(campaign):
         (message,) = campaign.inbox(openid)
         assert message["kind"] == "mass" and "欢迎关注" in message["content"]["content"]
     assert campaign.history(run)["msg_ids"] == [str(job["msg_id"])]
+    vip = [openid for openid, (status, _) in campaign.ledger(run).items() if status == "sent"]
+    assert len(vip) == job["total"]
+    # The job counts against each fan's 4 a month: the next campaign's filter knows it.
+    facts = fan_facts(campaign.engine, campaign.account.appid, vip, MessageKind.MASS, datetime.now(UTC))
+    assert {fact.mass_this_month for fact in facts.values()} == {1}
 
 
 def test_mass_leaves_out_fans_at_the_monthly_cap(campaign):

@@ -10,7 +10,7 @@ from wechat_campaigns.domain.eligibility import WindowClass
 from wechat_campaigns.domain.spec import MessageKind
 from wechat_campaigns.store import history, ledger, quotas
 from wechat_campaigns.store.db import current_revision, engine_for, upgrade
-from wechat_campaigns.store.fans import add_interactions, add_receipts, fan_facts, mark_fans
+from wechat_campaigns.store.fans import add_interactions, add_receipts, add_run_receipts, fan_facts, mark_fans
 from wechat_campaigns.store.schema import metadata
 
 APPID = "wx_store_test"
@@ -33,6 +33,21 @@ def test_ledger_keeps_one_row_per_fan_in_order(any_store_url):
     seen = ledger.add_recipients(engine, "run/1", [openid(i) for i in [3, 1, 3, 2, 1]])
     assert (seen, ledger.count(engine, "run/1")) == (5, 3)
     assert list(ledger.iter_openids(engine, "run/1", chunk=2)) == [[openid(3), openid(1)], [openid(2)]]
+
+
+def test_a_sendall_job_moves_the_whole_run_and_counts_towards_the_monthly_cap(any_store_url):
+    engine = engine_for(any_store_url)
+    ledger.add_recipients(engine, "run/all", [openid(i) for i in range(5)])
+    ledger.record(engine, "run/all", [ledger.Outcome(openid(0), ledger.EXCLUDED, "monthly_cap")])
+    with engine.begin() as connection:
+        moved = ledger.move_all(connection, "run/all", [ledger.PENDING], ledger.Outcome("", ledger.SENT, msg_id="77"))
+        add_run_receipts(connection, APPID, "run/all", "77", "run/all#0")
+        add_run_receipts(connection, APPID, "run/all", "77", "run/all#0")  # a retry adds nothing
+    assert moved == 4
+    assert ledger.counts(engine, "run/all")[0] == {"sent": 4, "excluded": 1}
+    now = datetime.now(UTC)
+    facts = fan_facts(engine, APPID, [openid(i) for i in range(5)], MessageKind.MASS, now)
+    assert [facts[openid(i)].mass_this_month for i in range(5)] == [0, 1, 1, 1, 1]
 
 
 def test_batches_are_numbered_evenly_over_pending_fans(any_store_url):

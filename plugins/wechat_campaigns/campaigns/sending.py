@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -28,7 +28,7 @@ from ..domain.render import RenderError
 from ..domain.spec import MessageKind
 from ..domain.templates import lint
 from ..store import history, ledger, quotas
-from ..store.fans import add_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
+from ..store.fans import add_receipts, add_run_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
 from ..store.ledger import EXCLUDED, FAILED, PENDING, PLANNED, SENDING, SENT, UNKNOWN, Outcome
 from .content import Content
 from .run import CampaignRun, QuotaWait
@@ -83,7 +83,7 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
     if run.spec.dry_run:
         return _dry_run_slice(run, content, send_slice)
     if send_slice.mode in ("mass_tag", "mass_all"):  # one sendall: every fan of the run in one job
-        return _count_outcomes(_mass_batch(run, content, 0, send_slice.mode))
+        return _sendall(run, content, send_slice.mode)
     done: Counter[str] = Counter()
     for batch_no in sorted(ledger.batch_numbers(run.engine, run.run_key)):
         if not owns(send_slice.index, send_slice.count, batch_no):
@@ -323,15 +323,7 @@ def _count_outcomes(outcomes: list[Outcome]) -> dict[str, int]:
 
 
 def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) -> list[Outcome]:
-    if mode == "mass_openids":
-        openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
-    else:  # a sendall job covers every fan of the run, whatever batch numbers they came with
-        openids = [
-            o
-            for status in (SENDING, PENDING)
-            for chunk in ledger.iter_openids(run.engine, run.run_key, status)
-            for o in chunk
-        ]
+    openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
     if not openids:
         return []
     job = history.mass_job(run.engine, run.run_key, batch_no)
@@ -355,6 +347,41 @@ def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) ->
     return _mass_accepted(run, batch_no, openids, str(result.msg_id), count_call=not result.already_sent)
 
 
+def _sendall(run: CampaignRun, content: Content, mode: str) -> dict[str, int]:
+    """One sendall job covers every fan of the run, so the ledger moves in single statements, without loading
+    the fans: a million-fan tag costs the worker seconds and no memory to speak of."""
+    waiting = ledger.count_in(run.engine, run.run_key, [PENDING, SENDING])
+    if not waiting:
+        return {}
+    job = history.mass_job(run.engine, run.run_key, 0)
+    if job and job["msg_id"]:
+        return _sendall_accepted(run, job["msg_id"], count_call=False)
+    if _room(run) == 0:
+        raise QuotaWait(next_midnight(run.now()))
+    msgid = clientmsgid(run.run_key, 0)
+    with run.engine.begin() as connection:
+        ledger.move_all(connection, run.run_key, [PENDING], Outcome("", SENDING))
+        history.save_mass_job(
+            connection, run.run_key, 0, clientmsgid=msgid, recipients=waiting, submitted_at=time.time()
+        )
+    try:
+        result = _submit_mass(run, content, [], msgid, mode)
+    except WeChatError as exc:
+        return _mass_refused(run, exc, None)
+    except WeChatTransportError as exc:
+        raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
+    return _sendall_accepted(run, str(result.msg_id), count_call=not result.already_sent)
+
+
+def _sendall_accepted(run: CampaignRun, msg_id: str, count_call: bool) -> dict[str, int]:
+    with run.engine.begin() as connection:
+        sent = ledger.move_all(connection, run.run_key, [PENDING, SENDING], Outcome("", SENT, msg_id=msg_id))
+        history.save_mass_job(connection, run.run_key, 0, clientmsgid=clientmsgid(run.run_key, 0), msg_id=msg_id)
+        add_run_receipts(connection, run.appid, run.run_key, msg_id, _receipt_key(run, 0))
+        quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
+    return {SENT: sent}
+
+
 def _submit_mass(run: CampaignRun, content: Content, openids: list[str], msgid: str, mode: str):
     message = content.for_fan()
     if mode == "mass_openids":
@@ -371,7 +398,7 @@ def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: 
         history.save_mass_job(
             connection, run.run_key, batch_no, clientmsgid=clientmsgid(run.run_key, batch_no), msg_id=msg_id
         )
-        receipt = f"{run.run_key}#{batch_no}"[-96:]
+        receipt = _receipt_key(run, batch_no)
         add_receipts(
             run.engine,
             run.appid,
@@ -382,14 +409,26 @@ def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: 
     return outcomes
 
 
-def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str]) -> list[Outcome]:
+def _receipt_key(run: CampaignRun, batch_no: int) -> str:
+    return f"{run.run_key}#{batch_no}"[-96:]
+
+
+def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str] | None) -> list[Outcome]:
+    """WeChat refused the job: its fans (``None``: every fan the run is sending to) wait or fail."""
     if exc.action is Action.WAIT_QUOTA:
-        ledger.set_status(run.engine, run.run_key, openids, PENDING)
+        _settle(run, openids, Outcome("", PENDING))
         if exc.errcode == 45009:
             quotas.use_up(run.engine, run.appid, run.api, run.now(), run.daily_quota or 0)
         raise QuotaWait(next_midnight(run.now())) from exc
     if exc.action in (Action.RETRY, Action.REFRESH_TOKEN):
         raise TransientFailure(str(exc)) from exc  # same clientmsgid on retry
-    outcomes = [Outcome(openid, FAILED, exc.reason, exc.errcode) for openid in openids]
-    ledger.record(run.engine, run.run_key, outcomes)
+    _settle(run, openids, Outcome("", FAILED, exc.reason, exc.errcode))
     raise CampaignStopped(str(exc)) from exc
+
+
+def _settle(run: CampaignRun, openids: list[str] | None, outcome: Outcome) -> None:
+    if openids is None:
+        with run.engine.begin() as connection:
+            ledger.move_all(connection, run.run_key, [SENDING], outcome)
+        return
+    ledger.record(run.engine, run.run_key, [replace(outcome, openid=openid) for openid in openids])

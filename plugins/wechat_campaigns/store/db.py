@@ -66,7 +66,7 @@ def current_revision(url: str) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _insert(connection: sa.Connection):
+def dialect_insert(connection: sa.Connection):
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -81,7 +81,7 @@ def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows:
     if is_psycopg2(connection):
         _execute_values(connection, table, rows, "ON CONFLICT DO NOTHING")
         return
-    connection.execute(_insert(connection)(table).on_conflict_do_nothing(), rows)
+    connection.execute(dialect_insert(connection)(table).on_conflict_do_nothing(), rows)
 
 
 def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -96,7 +96,7 @@ def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None
         tail = f"ON CONFLICT ({target}) DO UPDATE SET {update}" if changed else "ON CONFLICT DO NOTHING"
         _execute_values(connection, table, rows, tail)
         return
-    statement = _insert(connection)(table)
+    statement = dialect_insert(connection)(table)
     changed = {name: statement.excluded[name] for name in rows[0] if name not in keys}
     if changed:
         statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)

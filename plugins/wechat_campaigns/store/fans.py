@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from ..domain.clock import SHANGHAI, shanghai_month
 from ..domain.eligibility import INTERACTION_WINDOWS, KF_WINDOWS, FanFacts, Window
 from ..domain.spec import MessageKind
-from .db import insert_ignoring_duplicates, upsert
+from .db import dialect_insert, insert_ignoring_duplicates, upsert
 from .ledger import SENDING, SENT, UNKNOWN
 from .schema import fan_tags, fans, interactions, mass_receipts, recipients, runs, tags
 
@@ -100,6 +100,23 @@ def add_receipts(engine: Engine, appid: str, rows: Iterable[Mapping[str, Any]], 
         return
     with engine.begin() as conn:
         insert_ignoring_duplicates(conn, mass_receipts, rows)
+
+
+def add_run_receipts(connection: sa.Connection, appid: str, run_key: str, msg_id: str, receipt_key: str) -> None:
+    """A receipt for every fan of the run that the mass job ``msg_id`` reached, written by the database from
+    the ledger (INSERT ... SELECT) rather than row by row through Python."""
+    received_at = time.time()
+    reached = sa.select(
+        sa.literal(appid),
+        recipients.c.openid,
+        sa.literal(receipt_key),
+        sa.literal(shanghai_month(datetime.fromtimestamp(received_at, SHANGHAI))),
+        sa.literal(received_at),
+        sa.literal("campaign"),
+    ).where(recipients.c.run_key == run_key, recipients.c.status == SENT, recipients.c.msg_id == msg_id)
+    columns = ["appid", "openid", "receipt_key", "month", "received_at", "source"]
+    insert = dialect_insert(connection)(mass_receipts).from_select(columns, reached)
+    connection.execute(insert.on_conflict_do_nothing())
 
 
 def fan_facts(

@@ -105,6 +105,29 @@ def move_range(engine: Engine, run_key: str, first: int, last: int, owner: tuple
         ).rowcount
 
 
+def count_in(engine: Engine, run_key: str, statuses: Sequence[str]) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(
+            sa.select(sa.func.count()).select_from(r).where(r.c.run_key == run_key, r.c.status.in_(statuses))
+        )
+
+
+def move_all(connection: sa.Connection, run_key: str, old: Sequence[str], outcome: Outcome) -> int:
+    """Every fan of the run in an ``old`` status gets ``outcome`` (its openid is not used) in one statement:
+    a sendall job covers the whole run, and a million single-row updates would take the worker minutes."""
+    return connection.execute(
+        sa.update(r)
+        .where(r.c.run_key == run_key, r.c.status.in_(old))
+        .values(
+            status=outcome.status,
+            reason=outcome.reason,
+            errcode=outcome.errcode,
+            msg_id=outcome.msg_id,
+            updated_at=time.time(),
+        )
+    ).rowcount
+
+
 def record(engine: Engine, run_key: str, outcomes: Sequence[Outcome], connection: sa.Connection | None = None) -> None:
     """Write outcomes in bulk (one statement per chunk)."""
     if not outcomes:
