@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -57,6 +59,29 @@ def test_hook_builds_a_working_client_from_the_connection(service_account, store
     assert hook.test_connection() == (True, f"Connected to {service_account.appid}: {tags} fan tags")
     assert "secret" not in repr(hook.client) and service_account.secret not in repr(hook.client)
     assert configured_store_url() == store_url  # the token cache lives in the wechat_store connection's database
+
+
+def test_mass_calls_from_a_hook_client_keep_under_sixty_a_minute(service_account, store_url, monkeypatch):
+    """A refused mass call may still cost one of the day's 100, so the client paces itself instead of
+    meeting WeChat's 45011."""
+    connection(
+        monkeypatch,
+        "wechat_test",
+        conn_type="wechat_mp",
+        login=service_account.appid,
+        password=service_account.secret,
+        host=service_account.base_url,
+    )
+    connection(monkeypatch, "wechat_store", conn_type="sqlite", host=store_url.removeprefix("sqlite:///"))
+    client = WeChatHook("wechat_test").make_client(rate_share=1.0)
+    fans = service_account.openids[:2]
+    for n in range(3):
+        client.send_mass_to_openids(fans, {"msgtype": "text", "text": {"content": f"news {n}"}}, clientmsgid=f"p{n}")
+    jobs = service_account.admin.mass_jobs(service_account.appid)
+    created = sorted(datetime.fromisoformat(job["created_at"]) for job in jobs)
+    assert len(created) == 3
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(created)]
+    assert min(gaps) >= 0.95  # 60 a minute at most
 
 
 def test_test_connection_reports_a_wrong_secret(service_account, monkeypatch):

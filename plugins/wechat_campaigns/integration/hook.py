@@ -20,7 +20,7 @@ from ..domain.errors import WeChatError, WeChatTransportError
 from ..provider_info import CONN_TYPE
 from ..store.db import ready
 from ..store.tokens import SqlTokenCache
-from ..wechat.client import DEFAULT_BASE_URL, WeChatClient
+from ..wechat.client import DEFAULT_BASE_URL, MASS_CALLS_PER_MINUTE, WeChatClient
 from ..wechat.ratelimit import TokenBucket
 
 DEFAULT_STORE_CONN_ID = "wechat_store"
@@ -73,6 +73,7 @@ class WeChatHook(BaseHook):
             base_url=conn.host or DEFAULT_BASE_URL,
             token_cache=SqlTokenCache(ready(store_url(self.store_conn_id))),
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
+            mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
             max_wait=float(extras(conn).get("retry_max_wait", 60)),
         )

@@ -30,6 +30,7 @@ from .tokens import AccessTokens, MemoryTokenCache, TokenCache
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 MAX_MASS_OPENIDS = 10_000
+MASS_CALLS_PER_MINUTE = 60  # sendall, send and preview together; WeChat answers 45011 beyond
 MAX_BATCHGET_OPENIDS = 100
 MAX_TAGGING_OPENIDS = 50
 
@@ -155,6 +156,7 @@ class WeChatClient:
         max_attempts: int = 5,
         max_wait: float = 60.0,
         rate_limiter: RateLimiter | None = None,
+        mass_rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.appid = appid
@@ -164,6 +166,9 @@ class WeChatClient:
         self.max_attempts = max_attempts
         self.max_wait = max_wait  # cap on one backoff pause (WeChat asks for 60 s after 45011/45066)
         self._limiter = rate_limiter
+        # A refused call may still use up one of the day's 100 mass calls, so keep under the minute's limit
+        # rather than meet 45011.
+        self._mass_limiter = mass_rate_limiter
         self._sleep = sleep
         # A connection for each of a sender's threads; retries are ours, not urllib3's.
         self._http = urllib3.PoolManager(num_pools=4, maxsize=MAX_SEND_CONCURRENCY, retries=False)
@@ -290,6 +295,7 @@ class WeChatClient:
         if len(clientmsgid.encode("utf-8")) > 64:
             raise ValueError("clientmsgid must be at most 64 bytes")
         body["clientmsgid"] = clientmsgid
+        self._pace_mass()
         try:
             answer = self.call("POST", path, body=body)
         except WeChatError as exc:
@@ -300,8 +306,13 @@ class WeChatClient:
         return MassSendResult(int(answer["msg_id"]), int(data_id) if data_id is not None else None)
 
     def preview_mass(self, openid: str, message: Mapping[str, Any]) -> int | None:
+        self._pace_mass()
         answer = self.call("POST", "/cgi-bin/message/mass/preview", body={"touser": openid, **message})
         return int(answer["msg_id"]) if "msg_id" in answer else None
+
+    def _pace_mass(self) -> None:
+        if self._mass_limiter is not None:
+            self._mass_limiter.acquire()
 
     def get_mass_status(self, msg_id: int) -> MassStatus:
         answer = self.call("POST", "/cgi-bin/message/mass/get", body={"msg_id": str(msg_id)})
