@@ -44,16 +44,21 @@ def connection(monkeypatch, conn_id, **fields):
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
 
 
-def test_hook_builds_a_working_client_from_the_connection(service_account, store_url, monkeypatch):
+def account_connections(monkeypatch, account, store_url):
+    """``wechat_test`` for the sandbox account, and the store."""
     connection(
         monkeypatch,
         "wechat_test",
         conn_type="wechat_mp",
-        login=service_account.appid,
-        password=service_account.secret,
-        host=service_account.base_url,
+        login=account.appid,
+        password=account.secret,
+        host=account.base_url,
     )
     connection(monkeypatch, "wechat_store", conn_type="sqlite", host=store_url.removeprefix("sqlite:///"))
+
+
+def test_hook_builds_a_working_client_from_the_connection(service_account, store_url, monkeypatch):
+    account_connections(monkeypatch, service_account, store_url)
     hook = WeChatHook("wechat_test")
     tags = len(service_account.call("/cgi-bin/tags/get", method="GET")["tags"])
     assert hook.test_connection() == (True, f"Connected to {service_account.appid}: {tags} fan tags")
@@ -64,15 +69,7 @@ def test_hook_builds_a_working_client_from_the_connection(service_account, store
 def test_mass_calls_from_a_hook_client_keep_under_sixty_a_minute(service_account, store_url, monkeypatch):
     """A refused mass call may still cost one of the day's 100, so the client paces itself instead of
     meeting WeChat's 45011."""
-    connection(
-        monkeypatch,
-        "wechat_test",
-        conn_type="wechat_mp",
-        login=service_account.appid,
-        password=service_account.secret,
-        host=service_account.base_url,
-    )
-    connection(monkeypatch, "wechat_store", conn_type="sqlite", host=store_url.removeprefix("sqlite:///"))
+    account_connections(monkeypatch, service_account, store_url)
     client = WeChatHook("wechat_test").make_client(rate_share=1.0)
     fans = service_account.openids[:2]
     for n in range(3):
