@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from ..domain.clock import next_midnight
 from ..domain.eligibility import exclusion
@@ -341,7 +341,7 @@ def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) ->
     try:
         result = _submit_mass(run, content, openids, msgid, mode)
     except WeChatError as exc:
-        return _mass_refused(run, exc, openids)
+        _mass_refused(run, exc, openids)
     except WeChatTransportError as exc:
         raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
     return _mass_accepted(run, batch_no, openids, str(result.msg_id), count_call=not result.already_sent)
@@ -367,7 +367,7 @@ def _sendall(run: CampaignRun, content: Content, mode: str) -> dict[str, int]:
     try:
         result = _submit_mass(run, content, [], msgid, mode)
     except WeChatError as exc:
-        return _mass_refused(run, exc, None)
+        _mass_refused(run, exc, None)
     except WeChatTransportError as exc:
         raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
     return _sendall_accepted(run, str(result.msg_id), count_call=not result.already_sent)
@@ -413,7 +413,7 @@ def _receipt_key(run: CampaignRun, batch_no: int) -> str:
     return f"{run.run_key}#{batch_no}"[-96:]
 
 
-def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str] | None) -> list[Outcome]:
+def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str] | None) -> NoReturn:
     """WeChat refused the job: its fans (``None``: every fan the run is sending to) wait or fail."""
     if exc.action is Action.WAIT_QUOTA:
         _settle(run, openids, Outcome("", PENDING))
