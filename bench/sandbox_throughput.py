@@ -207,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(json.dumps({"benchmark": "ceiling", **result}, ensure_ascii=False))
     ok = (result["sends_per_second"] >= GOAL or args.latency_ms > 0) and result["errors"] == 0
-    print(f"goal >= {GOAL:,} sends/s: {'met' if ok else 'NOT met'}")
+    if args.latency_ms:
+        print(f"goal >= {GOAL:,} sends/s: measured without --latency-ms only")
+    else:
+        print(f"goal >= {GOAL:,} sends/s: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 
 
