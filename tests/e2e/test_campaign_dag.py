@@ -46,6 +46,18 @@ def test_template_values_are_rendered_per_fan(campaign):
     assert campaign.inbox(second)[0]["content"]["data"]["thing1"] == "会员的礼盒"
 
 
+def test_a_dry_run_shows_which_fans_lack_what_the_message_needs(campaign):
+    from wechat_campaigns.store.fans import upsert_fans
+
+    named, nameless = campaign.account.openids[:2]
+    upsert_fans(campaign.engine, campaign.account.appid, [{"openid": named, "attributes": {"name": "小王"}}])
+    data = {**ORDER_PAID, "thing1": "{{ name }}的礼盒"}  # no default: a fan without a name cannot be sent to
+    run = campaign.run(**template_conf(tag="vip", template_data=data, dry_run=True))
+    assert run.state == "success", campaign.task_states(run)
+    assert campaign.ledger(run) == {named: ("planned", None), nameless: ("failed", "render_error")}
+    assert campaign.received() == {}
+
+
 def test_fans_who_block_templates_are_recorded_and_skipped_next_time(make_campaign):
     campaign = make_campaign()
     blocker = campaign.account.openids[4]

@@ -264,24 +264,40 @@ def _raise_for(run: CampaignRun, signals: _Signals) -> None:
 
 def _dry_run_slice(run: CampaignRun, content: Content, part: SendSlice) -> dict[str, int]:
     """Render every fan's message (a broken attribute shows now, not on send day) and mark the fans planned,
-    thousands at a time: a dry run of a million fans must not cost a million statements."""
+    thousands at a time: a dry run of a million fans must not cost a million statements. A chunk's ledger
+    update runs in the database while the next chunk renders here."""
     owner, done = (part.index, part.count), {PLANNED: 0, FAILED: 0}
-    per_fan = run.kind is not MessageKind.MASS
-    for rows in ledger.iter_chunks(run.engine, run.run_key, PENDING, DRY_RUN_CHUNK, owner):
-        openids = [row.openid for row in rows]
-        profiles = _profiles(run, content, openids) if per_fan else {}
-        failures = []
-        for openid in openids if per_fan else ():
-            try:
-                _render(run, content, profiles.get(openid) or {"openid": openid})
-            except RenderError as exc:
-                log.warning("%s: %s", openid, exc)
-                failures.append(Outcome(openid, FAILED, "render_error"))
-        ledger.record(run.engine, run.run_key, failures)
-        first, last = rows[0].position, rows[-1].position
-        done[PLANNED] += ledger.move_range(run.engine, run.run_key, first, last, owner, PENDING, PLANNED)
-        done[FAILED] += len(failures)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        written = None
+        for rows in ledger.iter_chunks(run.engine, run.run_key, PENDING, DRY_RUN_CHUNK, owner):
+            failures = _render_chunk(run, content, [row.openid for row in rows])
+            if written is not None:
+                done[PLANNED] += written.result()
+            written = writer.submit(_plan_chunk, run, failures, rows[0].position, rows[-1].position, owner)
+            done[FAILED] += len(failures)
+        if written is not None:
+            done[PLANNED] += written.result()
     return done
+
+
+def _render_chunk(run: CampaignRun, content: Content, openids: list[str]) -> list[Outcome]:
+    """The fans whose message does not render (a mass message is the same for all: checked at validate)."""
+    if run.kind is MessageKind.MASS:
+        return []
+    profiles = _profiles(run, content, openids)
+    failures = []
+    for openid in openids:
+        try:
+            _render(run, content, profiles.get(openid) or {"openid": openid})
+        except RenderError as exc:
+            log.warning("%s: %s", openid, exc)
+            failures.append(Outcome(openid, FAILED, "render_error"))
+    return failures
+
+
+def _plan_chunk(run: CampaignRun, failures: list[Outcome], first: int, last: int, owner: tuple[int, int]) -> int:
+    ledger.record(run.engine, run.run_key, failures)
+    return ledger.move_range(run.engine, run.run_key, first, last, owner, PENDING, PLANNED)
 
 
 def _render(run: CampaignRun, content: Content, fan: dict[str, Any]) -> None:
