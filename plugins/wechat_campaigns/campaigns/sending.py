@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DEDUP_SECONDS = 9 * 60  # WeChat de-duplicates client_msg_id for 10 minutes; keep a margin
 DRY_RUN_CHUNK = 5_000
-# A wave (this many fans per thread) is marked ``sending`` at once: the most a killed worker can leave unknown.
-WAVE_PER_THREAD = 4
+# A wave (this many fans per thread) is marked ``sending`` at once and written back after. For customer-service
+# messages it is the most a killed worker can leave unknown, so it stays small; template sends carry a
+# client_msg_id that WeChat de-duplicates, so their waves can be longer (fewer writes and pauses per fan).
+WAVE_PER_THREAD = {MessageKind.TEMPLATE: 16, MessageKind.CUSTOMER_SERVICE: 4}
 
 # What an API answer teaches us about a fan, kept for the next campaign's filter.
 _LEARNT = {
@@ -108,7 +110,7 @@ def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Ou
     profiles = _profiles(run, content, now_openids)
     outcomes: list[Outcome] = []
     threads = run.settings.send_concurrency
-    wave_size = threads * WAVE_PER_THREAD
+    wave_size = threads * WAVE_PER_THREAD[run.kind]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for start in range(0, len(now_openids), wave_size):
             wave = now_openids[start : start + wave_size]
