@@ -95,7 +95,7 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
         elif send_slice.mode == "preview":
             outcomes = _preview_batch(run, content, batch_no)
         else:
-            outcomes = _mass_batch(run, content, batch_no, send_slice.mode)
+            outcomes = _mass_batch(run, content, batch_no)
         done.update(_count_outcomes(outcomes))
     return dict(done)
 
@@ -340,7 +340,8 @@ def _count_outcomes(outcomes: list[Outcome]) -> dict[str, int]:
     return dict(Counter(outcome.status for outcome in outcomes))
 
 
-def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) -> list[Outcome]:
+def _mass_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outcome]:
+    """One ``mass/send`` to this batch's openids."""
     openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
     if not openids:
         return []
@@ -357,7 +358,7 @@ def _mass_batch(run: CampaignRun, content: Content, batch_no: int, mode: str) ->
             connection, run.run_key, batch_no, clientmsgid=msgid, recipients=len(openids), submitted_at=time.time()
         )
     try:
-        result = _submit_mass(run, content, openids, msgid, mode)
+        result = run.client.send_mass_to_openids(openids, content.for_fan(), clientmsgid=msgid)
     except WeChatError as exc:
         _mass_refused(run, exc, openids)
     except WeChatTransportError as exc:
@@ -383,7 +384,8 @@ def _sendall(run: CampaignRun, content: Content, mode: str) -> dict[str, int]:
             connection, run.run_key, 0, clientmsgid=msgid, recipients=waiting, submitted_at=time.time()
         )
     try:
-        result = _submit_mass(run, content, [], msgid, mode)
+        tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if mode == "mass_tag" else None  # else all
+        result = run.client.send_mass_to_tag(tag_id, content.for_fan(), clientmsgid=msgid)
     except WeChatError as exc:
         _mass_refused(run, exc, None)
     except WeChatTransportError as exc:
@@ -398,14 +400,6 @@ def _sendall_accepted(run: CampaignRun, msg_id: str, count_call: bool) -> dict[s
         add_run_receipts(connection, run.appid, run.run_key, msg_id, _receipt_key(run, 0))
         quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
     return {SENT: sent}
-
-
-def _submit_mass(run: CampaignRun, content: Content, openids: list[str], msgid: str, mode: str):
-    message = content.for_fan()
-    if mode == "mass_openids":
-        return run.client.send_mass_to_openids(openids, message, clientmsgid=msgid)
-    tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if mode == "mass_tag" else None
-    return run.client.send_mass_to_tag(tag_id, message, clientmsgid=msgid)
 
 
 def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: str, count_call: bool) -> list[Outcome]:

@@ -121,7 +121,9 @@ def account_settings(conn) -> AccountSettings:
         rate_limit=float(extra.get("rate_limit", 200)),
         confirm_threshold=int(extra.get("confirm_threshold", 10_000)),
         send_slots=max(1, int(extra.get("send_slots", 4))),
-        send_concurrency=_send_concurrency(conn.conn_id, extra.get("send_concurrency", 16)),
+        send_concurrency=_send_concurrency(
+            conn.conn_id, extra.get("send_concurrency", AccountSettings.send_concurrency)
+        ),
         daily_quotas=quotas,
     )
 
