@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from ..domain.clock import next_midnight
@@ -30,6 +28,7 @@ from ..domain.templates import lint
 from ..store import history, ledger, quotas
 from ..store.fans import add_receipts, add_run_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
 from ..store.ledger import EXCLUDED, FAILED, PENDING, PLANNED, SENDING, SENT, UNKNOWN, Outcome
+from ..wechat.client import TemplateMessage, TemplateSendResult
 from .content import Content
 from .run import CampaignRun, QuotaWait
 
@@ -37,10 +36,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DEDUP_SECONDS = 9 * 60  # WeChat de-duplicates client_msg_id for 10 minutes; keep a margin
 DRY_RUN_CHUNK = 5_000
-# A wave (this many fans per thread) is marked ``sending`` at once and written back after. For customer-service
+# A wave (this many fans per connection) is marked ``sending`` at once and written back after. For customer-service
 # messages it is the most a killed worker can leave unknown, so it stays small; template sends carry a
 # client_msg_id that WeChat de-duplicates, so their waves can be longer (fewer writes and pauses per fan).
-WAVE_PER_THREAD = {MessageKind.TEMPLATE: 16, MessageKind.CUSTOMER_SERVICE: 4}
+WAVE_PER_CONNECTION = {MessageKind.TEMPLATE: 16, MessageKind.CUSTOMER_SERVICE: 4}
 
 # What an API answer teaches us about a fan, kept for the next campaign's filter.
 _LEARNT = {
@@ -62,13 +61,12 @@ class TransientFailure(Exception):
 
 @dataclass
 class _Signals:
-    """What the threads of one batch found out, beyond each fan's outcome."""
+    """What one wave's answers told, beyond each fan's outcome."""
 
     stop: WeChatError | None = None
     quota: bool = False
     transient: Exception | None = None
     calls: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def halted(self) -> bool:
         return self.stop is not None or self.quota
@@ -109,17 +107,15 @@ def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Ou
     now_openids, later = openids[:room], openids[room:]
     profiles = _profiles(run, content, now_openids)
     outcomes: list[Outcome] = []
-    threads = run.settings.send_concurrency
-    wave_size = threads * WAVE_PER_THREAD[run.kind]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for start in range(0, len(now_openids), wave_size):
-            wave = now_openids[start : start + wave_size]
-            ledger.set_status(run.engine, run.run_key, wave, SENDING)
-            signals = _Signals()
-            results = list(pool.map(partial(_send_one, run, content, profiles, signals), wave))
-            _write(run, results, signals.calls)
-            outcomes += results
-            _raise_for(run, signals)
+    wave_size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
+    for start in range(0, len(now_openids), wave_size):
+        wave = now_openids[start : start + wave_size]
+        ledger.set_status(run.engine, run.run_key, wave, SENDING)
+        signals = _Signals()
+        results = _send_wave(run, content, profiles, wave, signals)
+        _write(run, results, signals.calls)
+        outcomes += results
+        _raise_for(run, signals)
     if later:
         _out_of_quota(run, later)
     return outcomes
@@ -173,41 +169,68 @@ def _out_of_quota(run: CampaignRun, openids: list[str]) -> None:
     raise QuotaWait(next_midnight(run.now()))
 
 
-def _send_one(
-    run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], signals: _Signals, openid: str
-) -> Outcome:
-    if signals.halted():
-        return Outcome(openid, PENDING)
-    fan = profiles.get(openid) or {"openid": openid}
-    try:
+def _send_wave(
+    run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], wave: list[str], signals: _Signals
+) -> list[Outcome]:
+    """Render each fan's message and send them all at once; each fan's outcome, in the wave's order."""
+    outcomes: dict[str, Outcome] = {}
+    messages: list[Any] = []
+    for openid in wave:
+        fan = profiles.get(openid) or {"openid": openid}
+        try:
+            message = _message(run, content, fan)
+        except RenderError as exc:
+            log.warning("%s: %s", openid, exc)
+            outcomes[openid] = Outcome(openid, FAILED, "render_error")
+            continue
+        if isinstance(message, str):
+            outcomes[openid] = Outcome(openid, FAILED, message)
+        else:
+            messages.append(message)
+    concurrency = run.settings.send_concurrency
+    if run.kind is MessageKind.TEMPLATE:
+        answers = run.client.send_template_each(messages, concurrency=concurrency, halts=_halts)
+        openids = [message.openid for message in messages]
+    else:
+        answers = run.client.send_custom_each(messages, concurrency=concurrency, halts=_halts)
+        openids = [openid for openid, _ in messages]
+    for openid, answer in zip(openids, answers, strict=True):
+        outcomes[openid] = _outcome(run, openid, answer, signals)
+    return [outcomes[openid] for openid in wave]
+
+
+def _message(run: CampaignRun, content: Content, fan: dict[str, Any]) -> Any:
+    """What to send this fan, or why not (a template value WeChat would refuse with 47003)."""
+    openid = fan["openid"]
+    if run.kind is not MessageKind.TEMPLATE:
+        return openid, content.for_fan(fan)
+    data = content.template_data(fan)
+    refusal = _lint_refusal(data, run.spec.template_strict)
+    if refusal:
+        return refusal
+    client_msg_id = template_client_msg_id(run.run_key, openid)
+    return TemplateMessage(openid, content.template_id or "", data, client_msg_id, content.url)
+
+
+def _halts(exc: WeChatError) -> bool:
+    """Whether an error stops the wave's other sends: the content or account is refused, or quota is gone."""
+    return exc.action not in (Action.RECIPIENT, Action.RETRY, Action.REFRESH_TOKEN)
+
+
+def _outcome(run: CampaignRun, openid: str, answer: Any, signals: _Signals) -> Outcome:
+    if answer is None:
+        return Outcome(openid, PENDING)  # not sent: the wave halted first
+    signals.calls += 1
+    if isinstance(answer, WeChatError):
+        return _on_error(answer, openid, signals)
+    if isinstance(answer, WeChatTransportError):
         if run.kind is MessageKind.TEMPLATE:
-            data = content.template_data(fan)
-            refusal = _lint_refusal(data, run.spec.template_strict)
-            if refusal:
-                return Outcome(openid, FAILED, refusal)  # WeChat would answer 47003 and stop the campaign
-            _count_call(signals)
-            result = run.client.send_template(
-                openid,
-                content.template_id or "",
-                data,
-                client_msg_id=template_client_msg_id(run.run_key, openid),
-                url=content.url,
-            )
-            return Outcome(openid, SENT, msg_id=str(result.msgid))
-        message = content.for_fan(fan)
-        _count_call(signals)
-        run.client.send_custom(openid, message)
-        return Outcome(openid, SENT)
-    except RenderError as exc:
-        log.warning("%s: %s", openid, exc)
-        return Outcome(openid, FAILED, "render_error")
-    except WeChatError as exc:
-        return _on_error(exc, openid, signals)
-    except WeChatTransportError as exc:
-        if run.kind is MessageKind.TEMPLATE:
-            signals.transient = exc
+            signals.transient = answer
             return Outcome(openid, SENDING)  # a retry inside the 10-minute window is de-duplicated
         return Outcome(openid, UNKNOWN, "no_answer")
+    if isinstance(answer, TemplateSendResult):
+        return Outcome(openid, SENT, msg_id=str(answer.msgid))
+    return Outcome(openid, SENT)
 
 
 def _lint_refusal(data: dict[str, str], strict: bool) -> str | None:
@@ -218,11 +241,6 @@ def _lint_refusal(data: dict[str, str], strict: bool) -> str | None:
         if strict and finding.severity == "changed":
             return "template_lint"
     return None
-
-
-def _count_call(signals: _Signals) -> None:
-    with signals.lock:
-        signals.calls += 1
 
 
 def _on_error(exc: WeChatError, openid: str, signals: _Signals) -> Outcome:

@@ -26,6 +26,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from ..domain.account import MAX_SEND_CONCURRENCY
 from ..domain.errors import Action, WeChatError, WeChatTransportError
+from .fan_calls import CallPolicy, FanCalls
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
@@ -33,11 +34,16 @@ MAX_MASS_OPENIDS = 10_000
 MASS_CALLS_PER_MINUTE = 60  # sendall, send and preview together; WeChat answers 45011 beyond
 MAX_BATCHGET_OPENIDS = 100
 MAX_TAGGING_OPENIDS = 50
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
+CUSTOM_SEND = "/cgi-bin/message/custom/send"
 
 
 class RateLimiter(Protocol):
     def acquire(self) -> None:
         """Block until this account may make one more API call."""
+
+    def try_take(self) -> float:
+        """Take one call now (0.0) or say how many seconds until one may be taken."""
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -60,6 +66,29 @@ class MassStatus:
 class MassSpeed:
     speed: int
     realspeed: int
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    openid: str
+    template_id: str
+    data: Mapping[str, str]
+    client_msg_id: str  # WeChat sends one message per openid and id for 10 minutes
+    url: str | None = None
+    miniprogram: Mapping[str, str] | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "touser": self.openid,
+            "template_id": self.template_id,
+            "client_msg_id": self.client_msg_id,
+            "data": {key: {"value": value} for key, value in self.data.items()},
+        }
+        if self.url:
+            body["url"] = self.url
+        if self.miniprogram:
+            body["miniprogram"] = dict(self.miniprogram)
+        return body
 
 
 @dataclass(frozen=True)
@@ -173,12 +202,22 @@ class WeChatClient:
         # A connection for each of a sender's threads; retries are ours, not urllib3's.
         self._http = urllib3.PoolManager(num_pools=4, maxsize=MAX_SEND_CONCURRENCY, retries=False)
         self.tokens = AccessTokens(appid, self._fetch_stable_token, token_cache or MemoryTokenCache())
+        policy = CallPolicy(
+            connect_timeout=timeout[0],
+            read_timeout=timeout[1],
+            max_attempts=max_attempts,
+            backoff=self._pause,
+            take_rate_token=rate_limiter.try_take if rate_limiter is not None else None,
+            answer=_answer,
+        )
+        self._fan_calls = FanCalls(self.base_url, self.tokens, policy)
 
     def __repr__(self) -> str:  # never show the secret
         return f"WeChatClient(appid={self.appid!r}, base_url={self.base_url!r})"
 
     def close(self) -> None:
         self._http.clear()
+        self._fan_calls.close()
 
     # -- the one way in ---------------------------------------------------------------------------------
 
@@ -213,9 +252,11 @@ class WeChatClient:
         raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
 
     def _backoff(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+        return self._pause(state.outcome.exception() if state.outcome else None, state.attempt_number)
+
+    def _pause(self, exc: BaseException | None, attempt: int) -> float:
         floor = exc.kind.wait_seconds if isinstance(exc, WeChatError) else 0.0
-        exponential = 0.5 * 2 ** (state.attempt_number - 1) * (0.5 + random.random())  # noqa: S311 - jitter
+        exponential = 0.5 * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311 - jitter
         return min(self.max_wait, max(floor, exponential))
 
     def _call_with_token(self, method, path, params, body, files, form) -> dict[str, Any]:
@@ -239,22 +280,13 @@ class WeChatClient:
         if files is not None:
             kwargs["fields"] = {**(form or {}), **{name: _file_part(part) for name, part in files.items()}}
         elif body is not None:
-            # Raw UTF-8: WeChat rejects \uXXXX escapes in some fields (40033).
-            kwargs["body"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            kwargs["body"] = _json_bytes(body)
             kwargs["headers"] = {"Content-Type": "application/json; charset=utf-8"}
         try:
             response = self._http.request(method, url, **kwargs)
-            if response.status >= 400:
-                raise WeChatTransportError(path, f"HTTP {response.status}")
-            answer = json.loads(response.data)
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+        except urllib3.exceptions.HTTPError as exc:
             raise WeChatTransportError(path, exc) from exc
-        if not isinstance(answer, dict):
-            raise WeChatTransportError(path, f"unexpected answer {answer!r:.80}")
-        errcode = answer.get("errcode", 0)
-        if errcode:
-            raise WeChatError(int(errcode), str(answer.get("errmsg", "")), path=path, payload=answer)
-        return answer
+        return _answer(path, response.status, response.data)
 
     # -- access token -----------------------------------------------------------------------------------
 
@@ -332,10 +364,18 @@ class WeChatClient:
 
     def send_custom(self, openid: str, message: Mapping[str, Any], *, kf_account: str | None = None) -> None:
         """No platform de-duplication: a transport failure is raised, never retried (maybe delivered)."""
-        body: dict[str, Any] = {"touser": openid, **message}
-        if kf_account:
-            body["customservice"] = {"kf_account": kf_account}
-        self.call("POST", "/cgi-bin/message/custom/send", body=body, idempotent=False)
+        self.call("POST", CUSTOM_SEND, body=_custom_body(openid, message, kf_account), idempotent=False)
+
+    def send_custom_each(
+        self,
+        messages: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        concurrency: int,
+        halts: Callable[[WeChatError], bool],
+    ) -> list[dict[str, Any] | WeChatError | WeChatTransportError | None]:
+        """Send each (openid, message), ``concurrency`` at a time; a lost answer is not retried."""
+        bodies = [_json_bytes(_custom_body(openid, message, None)) for openid, message in messages]
+        return self._fan_calls.post_each(CUSTOM_SEND, bodies, concurrency=concurrency, idempotent=False, halts=halts)
 
     def typing(self, openid: str, typing: bool = True) -> None:
         command = "Typing" if typing else "CancelTyping"
@@ -353,18 +393,20 @@ class WeChatClient:
         url: str | None = None,
         miniprogram: Mapping[str, str] | None = None,
     ) -> TemplateSendResult:
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "client_msg_id": client_msg_id,  # WeChat sends one message per openid + id for 10 minutes
-            "data": {key: {"value": value} for key, value in data.items()},
-        }
-        if url:
-            body["url"] = url
-        if miniprogram:
-            body["miniprogram"] = dict(miniprogram)
-        answer = self.call("POST", "/cgi-bin/message/template/send", body=body)
+        message = TemplateMessage(openid, template_id, data, client_msg_id, url, miniprogram)
+        answer = self.call("POST", TEMPLATE_SEND, body=message.body())
         return TemplateSendResult(int(answer["msgid"]))
+
+    def send_template_each(
+        self, messages: Sequence[TemplateMessage], *, concurrency: int, halts: Callable[[WeChatError], bool]
+    ) -> list[TemplateSendResult | WeChatError | WeChatTransportError | None]:
+        """Send each message, ``concurrency`` at a time; see ``FanCalls.post_each`` for the answers. A lost
+        answer is retried: WeChat de-duplicates by client_msg_id."""
+        bodies = [_json_bytes(message.body()) for message in messages]
+        answers = self._fan_calls.post_each(
+            TEMPLATE_SEND, bodies, concurrency=concurrency, idempotent=True, halts=halts
+        )
+        return [TemplateSendResult(int(a["msgid"])) if isinstance(a, dict) else a for a in answers]
 
     def set_industry(self, industry_id1: str, industry_id2: str) -> None:
         body = {"industry_id1": str(industry_id1), "industry_id2": str(industry_id2)}
@@ -514,6 +556,33 @@ class WeChatClient:
 
     def clear_quota(self) -> None:
         self.call("POST", "/cgi-bin/clear_quota", body={"appid": self.appid})
+
+
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")  # raw UTF-8: WeChat rejects some \uXXXX (40033)
+
+
+def _custom_body(openid: str, message: Mapping[str, Any], kf_account: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"touser": openid, **message}
+    if kf_account:
+        body["customservice"] = {"kf_account": kf_account}
+    return body
+
+
+def _answer(path: str, status: int, data: bytes) -> dict[str, Any]:
+    """WeChat's JSON answer, or the error it stands for."""
+    if status >= 400:
+        raise WeChatTransportError(path, f"HTTP {status}")
+    try:
+        answer = json.loads(data)
+    except ValueError as exc:
+        raise WeChatTransportError(path, exc) from exc
+    if not isinstance(answer, dict):
+        raise WeChatTransportError(path, f"unexpected answer {answer!r:.80}")
+    errcode = answer.get("errcode", 0)
+    if errcode:
+        raise WeChatError(int(errcode), str(answer.get("errmsg", "")), path=path, payload=answer)
+    return answer
 
 
 def _file_part(part: tuple[str, BinaryIO | bytes]) -> tuple[str, bytes]:
