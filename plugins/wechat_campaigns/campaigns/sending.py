@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
@@ -106,18 +106,61 @@ def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Ou
     room = _room(run)
     now_openids, later = openids[:room], openids[room:]
     profiles = _profiles(run, content, now_openids)
-    outcomes: list[Outcome] = []
-    wave_size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
-    for start in range(0, len(now_openids), wave_size):
-        wave = now_openids[start : start + wave_size]
-        ledger.set_status(run.engine, run.run_key, wave, SENDING)
-        signals = _Signals()
-        results = _send_wave(run, content, profiles, wave, signals)
-        _write(run, results, signals.calls)
-        outcomes += results
-        _raise_for(run, signals)
+    size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
+    waves = (_prepare(run, content, profiles, now_openids[i : i + size]) for i in range(0, len(now_openids), size))
+    outcomes = _send_waves(run, waves)
     if later:
         _out_of_quota(run, later)
+    return outcomes
+
+
+@dataclass
+class _Wave:
+    openids: list[str]
+    messages: list[Any]  # a TemplateMessage or an (openid, message) pair for each recipient
+    recipients: list[str]
+    refused: dict[str, Outcome]  # fans whose message did not render or that WeChat would refuse: not sent
+
+
+def _prepare(run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], openids: list[str]) -> _Wave:
+    wave = _Wave(openids, [], [], {})
+    for openid in openids:
+        try:
+            message = _message(run, content, profiles.get(openid) or {"openid": openid})
+        except RenderError as exc:
+            log.warning("%s: %s", openid, exc)
+            message = "render_error"
+        if isinstance(message, str):
+            wave.refused[openid] = Outcome(openid, FAILED, message)
+        else:
+            wave.messages.append(message)
+            wave.recipients.append(openid)
+    return wave
+
+
+def _send_waves(run: CampaignRun, waves: Iterator[_Wave]) -> list[Outcome]:
+    """Mark a wave's fans ``sending``, send it, write its outcomes. While a wave is in flight this thread writes
+    the last wave's outcomes and renders the next one, so the database and WeChat work at the same time."""
+    outcomes: list[Outcome] = []
+    unwritten: tuple[list[Outcome], int] | None = None
+    wave = next(waves, None)
+    while wave is not None:
+        ledger.set_status(run.engine, run.run_key, wave.recipients, SENDING)
+        in_flight = _start(run, wave)
+        if unwritten:
+            _write(run, *unwritten)
+        following = next(waves, None)
+        signals = _Signals()
+        results = _outcomes(run, wave, in_flight.result(), signals)
+        outcomes += results
+        unwritten = (results, signals.calls)
+        if signals.halted() or signals.transient is not None:
+            _write(run, *unwritten)
+            unwritten = None
+            _raise_for(run, signals)
+        wave = following
+    if unwritten:
+        _write(run, *unwritten)
     return outcomes
 
 
@@ -169,34 +212,19 @@ def _out_of_quota(run: CampaignRun, openids: list[str]) -> None:
     raise QuotaWait(next_midnight(run.now()))
 
 
-def _send_wave(
-    run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], wave: list[str], signals: _Signals
-) -> list[Outcome]:
-    """Render each fan's message and send them all at once; each fan's outcome, in the wave's order."""
-    outcomes: dict[str, Outcome] = {}
-    messages: list[Any] = []
-    for openid in wave:
-        fan = profiles.get(openid) or {"openid": openid}
-        try:
-            message = _message(run, content, fan)
-        except RenderError as exc:
-            log.warning("%s: %s", openid, exc)
-            outcomes[openid] = Outcome(openid, FAILED, "render_error")
-            continue
-        if isinstance(message, str):
-            outcomes[openid] = Outcome(openid, FAILED, message)
-        else:
-            messages.append(message)
+def _start(run: CampaignRun, wave: _Wave) -> Future[list[Any]]:
     concurrency = run.settings.send_concurrency
     if run.kind is MessageKind.TEMPLATE:
-        answers = run.client.send_template_each(messages, concurrency=concurrency, halts=_halts)
-        openids = [message.openid for message in messages]
-    else:
-        answers = run.client.send_custom_each(messages, concurrency=concurrency, halts=_halts)
-        openids = [openid for openid, _ in messages]
-    for openid, answer in zip(openids, answers, strict=True):
-        outcomes[openid] = _outcome(run, openid, answer, signals)
-    return [outcomes[openid] for openid in wave]
+        return run.client.start_template_sends(wave.messages, concurrency=concurrency, halts=_halts)
+    return run.client.start_custom_sends(wave.messages, concurrency=concurrency, halts=_halts)
+
+
+def _outcomes(run: CampaignRun, wave: _Wave, answers: list[Any], signals: _Signals) -> list[Outcome]:
+    """Each fan's outcome, in the wave's order."""
+    outcome_of = dict(wave.refused)
+    for openid, answer in zip(wave.recipients, answers, strict=True):
+        outcome_of[openid] = _outcome(run, openid, answer, signals)
+    return [outcome_of[openid] for openid in wave.openids]
 
 
 def _message(run: CampaignRun, content: Content, fan: dict[str, Any]) -> Any:

@@ -9,8 +9,9 @@ campaign's values WeChat would change or refuse, before anything is sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\.DATA\s*\}\}")
@@ -63,9 +64,10 @@ def lint(data: Mapping[str, str]) -> list[Finding]:
     return findings
 
 
-def lint_value(field: str, value: str) -> list[Finding]:
+@lru_cache(maxsize=65_536)  # a campaign lints the same few values for many fans
+def lint_value(field: str, value: str) -> tuple[Finding, ...]:
     if field in HIDDEN_FIELDS:
-        return [Finding(field, "ignored", "WeChat no longer shows first/remark lines (since 2023-05-04)")]
+        return (Finding(field, "ignored", "WeChat no longer shows first/remark lines (since 2023-05-04)"),)
     findings = []
     if "\n" in value or "\r" in value:
         findings.append(Finding(field, "changed", "line breaks are removed"))
@@ -74,43 +76,51 @@ def lint_value(field: str, value: str) -> list[Finding]:
         findings.append(Finding(field, "changed", "emoji are removed"))
         value = _EMOJI.sub("", value)
     if not value.strip():
-        return [*findings, Finding(field, "refused", "is empty")]
+        return (*findings, Finding(field, "refused", "is empty"))
     problem = _type_problem(keyword_type(field), value.strip())
     if problem:
         severity, message = problem
         findings.append(Finding(field, severity, message))
-    return findings
+    return tuple(findings)
 
 
 def _type_problem(kind: str, value: str) -> tuple[str, str] | None:
     n = len(value)
-    if kind in ("thing", "const", ""):
-        if n > THING_MAX:
-            return "changed", f"{n} characters; WeChat shows {THING_MAX} and cuts the rest with …"
-        return None
-    checks: dict[str, tuple[bool, str]] = {
-        "number": (bool(_NUMBER.match(value)) and n <= 32, "must be a number of up to 32 digits"),
-        "letter": (value.isascii() and value.isalpha() and n <= 32, "must be up to 32 letters"),
-        "symbol": (n <= 5 and not any(c.isalnum() for c in value), "must be up to 5 symbols"),
-        "character_string": (n <= 32 and not _CHINESE.search(value), "must be up to 32 digits, letters or symbols"),
-        "time": (bool(_TIME.match(value)) and any(c.isdigit() for c in value), "must be a time like 2026-12-01 20:00"),
-        "date": (bool(_DATE.match(value)), "must be a date like 2026-12-01"),
-        "amount": (bool(_AMOUNT.match(value)), "must be an amount like ¥39.80 or 39.80元 (up to 10 digits)"),
-        "phone_number": (bool(_PHONE.match(value)), "must be a phone number of up to 17 digits"),
-        "car_number": (n <= 8, "must be a car plate of up to 8 characters"),
-        "name": (_name_ok(value), "must be a name of up to 10 Chinese characters or 20 letters"),
-        "phrase": (n <= 5 and all(_CHINESE.match(c) for c in value), "must be up to 5 Chinese characters"),
-    }
-    if kind not in checks:
-        return ("changed", f"{n} characters; WeChat shows {THING_MAX}") if n > THING_MAX else None
-    ok, rule = checks[kind]
-    return None if ok else ("refused", f"{value!r} is refused (47003): a {kind} value {rule}")
+    if kind not in _TYPE_RULES:
+        return (
+            ("changed", f"{n} characters; WeChat shows {THING_MAX} and cuts the rest with …") if n > THING_MAX else None
+        )
+    ok, rule = _TYPE_RULES[kind]
+    return None if ok(value) else ("refused", f"{value!r} is refused (47003): a {kind} value {rule}")
 
 
 def _name_ok(value: str) -> bool:
     if _CHINESE.search(value):
         return len(value) <= 10
     return len(value) <= 20
+
+
+# keyword type -> (does WeChat take the value, the rule in words); "thing", "const" and unknown types take any
+# text and cut it at THING_MAX characters.
+_TYPE_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "number": (lambda v: bool(_NUMBER.match(v)) and len(v) <= 32, "must be a number of up to 32 digits"),
+    "letter": (lambda v: v.isascii() and v.isalpha() and len(v) <= 32, "must be up to 32 letters"),
+    "symbol": (lambda v: len(v) <= 5 and not any(c.isalnum() for c in v), "must be up to 5 symbols"),
+    "character_string": (
+        lambda v: len(v) <= 32 and not _CHINESE.search(v),
+        "must be up to 32 digits, letters or symbols",
+    ),
+    "time": (
+        lambda v: bool(_TIME.match(v)) and any(c.isdigit() for c in v),
+        "must be a time like 2026-12-01 20:00",
+    ),
+    "date": (lambda v: bool(_DATE.match(v)), "must be a date like 2026-12-01"),
+    "amount": (lambda v: bool(_AMOUNT.match(v)), "must be an amount like ¥39.80 or 39.80元 (up to 10 digits)"),
+    "phone_number": (lambda v: bool(_PHONE.match(v)), "must be a phone number of up to 17 digits"),
+    "car_number": (lambda v: len(v) <= 8, "must be a car plate of up to 8 characters"),
+    "name": (_name_ok, "must be a name of up to 10 Chinese characters or 20 letters"),
+    "phrase": (lambda v: len(v) <= 5 and all(_CHINESE.match(c) for c in v), "must be up to 5 Chinese characters"),
+}
 
 
 # -- the declarative template file (include/materials/templates/<conn_id>.yaml) ----------------------------

@@ -17,6 +17,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlencode
@@ -366,16 +367,16 @@ class WeChatClient:
         """No platform de-duplication: a transport failure is raised, never retried (maybe delivered)."""
         self.call("POST", CUSTOM_SEND, body=_custom_body(openid, message, kf_account), idempotent=False)
 
-    def send_custom_each(
+    def start_custom_sends(
         self,
         messages: Sequence[tuple[str, Mapping[str, Any]]],
         *,
         concurrency: int,
         halts: Callable[[WeChatError], bool],
-    ) -> list[dict[str, Any] | WeChatError | WeChatTransportError | None]:
+    ) -> Future[list[dict[str, Any] | WeChatError | WeChatTransportError | None]]:
         """Send each (openid, message), ``concurrency`` at a time; a lost answer is not retried."""
         bodies = [_json_bytes(_custom_body(openid, message, None)) for openid, message in messages]
-        return self._fan_calls.post_each(CUSTOM_SEND, bodies, concurrency=concurrency, idempotent=False, halts=halts)
+        return self._fan_calls.start_each(CUSTOM_SEND, bodies, concurrency=concurrency, idempotent=False, halts=halts)
 
     def typing(self, openid: str, typing: bool = True) -> None:
         command = "Typing" if typing else "CancelTyping"
@@ -397,16 +398,19 @@ class WeChatClient:
         answer = self.call("POST", TEMPLATE_SEND, body=message.body())
         return TemplateSendResult(int(answer["msgid"]))
 
-    def send_template_each(
+    def start_template_sends(
         self, messages: Sequence[TemplateMessage], *, concurrency: int, halts: Callable[[WeChatError], bool]
-    ) -> list[TemplateSendResult | WeChatError | WeChatTransportError | None]:
-        """Send each message, ``concurrency`` at a time; see ``FanCalls.post_each`` for the answers. A lost
-        answer is retried: WeChat de-duplicates by client_msg_id."""
-        bodies = [_json_bytes(message.body()) for message in messages]
-        answers = self._fan_calls.post_each(
-            TEMPLATE_SEND, bodies, concurrency=concurrency, idempotent=True, halts=halts
+    ) -> Future[list[TemplateSendResult | WeChatError | WeChatTransportError | None]]:
+        """Send each message, ``concurrency`` at a time (see ``FanCalls.start_each``). A lost answer is retried:
+        WeChat de-duplicates by client_msg_id."""
+        return self._fan_calls.start_each(
+            TEMPLATE_SEND,
+            [_json_bytes(message.body()) for message in messages],
+            concurrency=concurrency,
+            idempotent=True,
+            halts=halts,
+            convert=lambda answer: TemplateSendResult(int(answer["msgid"])),
         )
-        return [TemplateSendResult(int(a["msgid"])) if isinstance(a, dict) else a for a in answers]
 
     def set_industry(self, industry_id1: str, industry_id2: str) -> None:
         body = {"industry_id1": str(industry_id1), "industry_id2": str(industry_id2)}
@@ -558,8 +562,11 @@ class WeChatClient:
         self.call("POST", "/cgi-bin/clear_quota", body={"appid": self.appid})
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once: json.dumps(..., ensure_ascii=False) builds one per call
+
+
 def _json_bytes(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")  # raw UTF-8: WeChat rejects some \uXXXX (40033)
+    return _ENCODER.encode(body).encode("utf-8")  # raw UTF-8: WeChat rejects some \uXXXX escapes (40033)
 
 
 def _custom_body(openid: str, message: Mapping[str, Any], kf_account: str | None) -> dict[str, Any]:

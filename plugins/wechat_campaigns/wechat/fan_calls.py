@@ -16,6 +16,7 @@ import asyncio
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -58,7 +59,7 @@ class FanCalls:
         self._refresh: asyncio.Lock | None = None
         self._lock = threading.Lock()
 
-    def post_each(
+    def start_each(
         self,
         path: str,
         bodies: Sequence[bytes],
@@ -66,17 +67,17 @@ class FanCalls:
         concurrency: int,
         idempotent: bool,
         halts: Callable[[WeChatError], bool] = lambda exc: False,
-    ) -> list[Answer]:
-        """Each body's answer, in order: the answer dict, or the error it ended with after retries. Once an
-        error ``halts`` the batch, no further body is sent (its answer stays ``None``)."""
-        if not bodies:
-            return []
+        convert: Callable[[dict[str, Any]], Any] = lambda answer: answer,
+    ) -> Future[list[Any]]:
+        """Start sending; the future holds each body's answer, in order: ``convert(answer dict)``, or the error
+        the call ended with after retries. Once an error ``halts`` the batch, no further body is sent (its
+        answer stays ``None``). The caller may prepare its next batch meanwhile."""
         with self._lock:
             self._token = self._tokens.current()  # outside the loop: it may read the shared store
             loop = self._start()
-            batch = _Batch(path, bodies, idempotent, halts)
-            workers = min(concurrency, len(bodies))
-            return asyncio.run_coroutine_threadsafe(self._run(batch, workers), loop).result()
+        batch = _Batch(path, bodies, idempotent, halts, convert)
+        workers = min(concurrency, len(bodies))
+        return asyncio.run_coroutine_threadsafe(self._run(batch, workers), loop)
 
     def close(self) -> None:
         with self._lock:
@@ -102,8 +103,9 @@ class FanCalls:
             connection.close()
         self._idle.clear()
 
-    async def _run(self, batch: _Batch, workers: int) -> list[Answer]:
-        await asyncio.gather(*(self._work(batch) for _ in range(workers)))
+    async def _run(self, batch: _Batch, workers: int) -> list[Any]:
+        if workers:
+            await asyncio.gather(*(self._work(batch) for _ in range(workers)))
         return batch.answers
 
     async def _work(self, batch: _Batch) -> None:
@@ -111,6 +113,9 @@ class FanCalls:
             if batch.halted:
                 return
             answer = await self._call(batch.path, batch.bodies[index], batch.idempotent)
+            if isinstance(answer, dict):
+                batch.answers[index] = batch.convert(answer)
+                continue
             batch.answers[index] = answer
             if isinstance(answer, WeChatError) and batch.halts(answer):
                 batch.halted = True
@@ -194,8 +199,8 @@ class FanCalls:
 
 
 class _Batch:
-    def __init__(self, path: str, bodies: Sequence[bytes], idempotent: bool, halts: Callable[[WeChatError], bool]):
-        self.path, self.bodies, self.idempotent, self.halts = path, bodies, idempotent, halts
+    def __init__(self, path: str, bodies: Sequence[bytes], idempotent: bool, halts, convert):
+        self.path, self.bodies, self.idempotent, self.halts, self.convert = path, bodies, idempotent, halts, convert
         self.todo: Iterator[int] = iter(range(len(bodies)))
         self.answers: list[Answer] = [None] * len(bodies)
         self.halted = False
