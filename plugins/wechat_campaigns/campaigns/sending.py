@@ -29,6 +29,7 @@ from ..store import history, ledger, quotas
 from ..store.fans import add_receipts, add_run_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
 from ..store.ledger import EXCLUDED, FAILED, PENDING, PLANNED, SENDING, SENT, UNKNOWN, Outcome
 from ..wechat.client import TemplateMessage, TemplateSendResult
+from ..wechat.fan_calls import CallGroup
 from .content import Content
 from .run import CampaignRun, QuotaWait
 
@@ -36,10 +37,11 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DEDUP_SECONDS = 9 * 60  # WeChat de-duplicates client_msg_id for 10 minutes; keep a margin
 DRY_RUN_CHUNK = 5_000
-# A wave (this many fans per connection) is marked ``sending`` at once and written back after. For customer-service
-# messages it is the most a killed worker can leave unknown, so it stays small; template sends carry a
-# client_msg_id that WeChat de-duplicates, so their waves can be longer (fewer writes and pauses per fan).
-WAVE_PER_CONNECTION = {MessageKind.TEMPLATE: 16, MessageKind.CUSTOMER_SERVICE: 4}
+# A wave (this many fans per connection) is marked ``sending`` at once and written back after; two waves are
+# under way at a time (one in flight, the next queued behind it). For customer-service messages those two are
+# the most a killed worker can leave unknown, so they stay small; template sends carry a client_msg_id that
+# WeChat de-duplicates, so their waves can be longer (fewer writes per fan).
+WAVE_PER_CONNECTION = {MessageKind.TEMPLATE: 16, MessageKind.CUSTOMER_SERVICE: 2}
 
 # What an API answer teaches us about a fan, kept for the next campaign's filter.
 _LEARNT = {
@@ -84,13 +86,14 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
         return _dry_run_slice(run, content, send_slice)
     if send_slice.mode in ("mass_tag", "mass_all"):  # one sendall: every fan of the run in one job
         return _sendall(run, content, send_slice.mode)
+    batches = [
+        b for b in sorted(ledger.batch_numbers(run.engine, run.run_key)) if owns(send_slice.index, send_slice.count, b)
+    ]
+    if send_slice.mode == "per_fan":
+        return _count_outcomes(_PerFanSends(run, content).send(batches))
     done: Counter[str] = Counter()
-    for batch_no in sorted(ledger.batch_numbers(run.engine, run.run_key)):
-        if not owns(send_slice.index, send_slice.count, batch_no):
-            continue
-        if send_slice.mode == "per_fan":
-            outcomes = _per_fan_batch(run, content, batch_no)
-        elif send_slice.mode == "preview":
+    for batch_no in batches:
+        if send_slice.mode == "preview":
             outcomes = _preview_batch(run, content, batch_no)
         else:
             outcomes = _mass_batch(run, content, batch_no)
@@ -101,17 +104,80 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
 # -- per fan: template and customer service ------------------------------------------------------------
 
 
-def _per_fan_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outcome]:
-    openids = _still_eligible(run, _recover(run, batch_no))
-    room = _room(run)
-    now_openids, later = openids[:room], openids[room:]
-    profiles = _profiles(run, content, now_openids)
-    size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
-    waves = (_prepare(run, content, profiles, now_openids[i : i + size]) for i in range(0, len(now_openids), size))
-    outcomes = _send_waves(run, waves)
-    if later:
-        _out_of_quota(run, later)
-    return outcomes
+class _PerFanSends:
+    """A slice's template or customer-service sends, as a pipeline of waves. While one wave is in flight this
+    thread writes the last wave's outcomes, reads the next batch, renders the next wave, marks it ``sending``
+    and starts it, queued behind the one in flight: WeChat's connections never wait for the database."""
+
+    def __init__(self, run: CampaignRun, content: Content):
+        self.run, self.content = run, content
+        self.group = CallGroup(run.settings.send_concurrency, _halts)
+        self.unwritten_calls = 0  # calls started whose outcomes (and quota count) are not written yet
+        self.quota_gone = False
+
+    def send(self, batch_nos: list[int]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        waves = self._waves(batch_nos)
+        current = None
+        while True:
+            try:
+                wave = next(waves, None)
+            except BaseException:
+                if current is not None:
+                    self._finish(*current)  # what was sent is written before the task waits or fails
+                raise
+            following = (wave, self._start(wave)) if wave is not None else None
+            if current is not None:
+                results, signals = self._finish(*current)
+                outcomes += results
+                if signals.halted() or signals.transient is not None:
+                    if following is not None:
+                        outcomes += self._finish(*following)[0]
+                        following = None
+                    _raise_for(self.run, signals)  # raises, unless the quota is gone and the run is not to wait
+            if wave is None:
+                return outcomes
+            current = following
+
+    def _waves(self, batch_nos: list[int]) -> Iterator[_Wave]:
+        run = self.run
+        size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
+        for batch_no in batch_nos:
+            openids = _still_eligible(run, _recover(run, batch_no))
+            room = _room(run)
+            if room is not None:
+                room = max(0, room - self.unwritten_calls)
+            now_openids, later = openids[:room], openids[room:]
+            profiles = _profiles(run, self.content, now_openids)
+            for start in range(0, len(now_openids), size):
+                if self.quota_gone:
+                    later = now_openids[start:] + later
+                    break
+                yield _prepare(run, self.content, profiles, now_openids[start : start + size])
+            if later:
+                _out_of_quota(run, later)
+
+    def _start(self, wave: _Wave) -> Future[list[Any]]:
+        run = self.run
+        ledger.set_status(run.engine, run.run_key, wave.recipients, SENDING)
+        self.unwritten_calls += len(wave.recipients)
+        if run.kind is MessageKind.TEMPLATE:
+            return run.client.start_template_sends(wave.messages, self.group)
+        return run.client.start_custom_sends(wave.messages, self.group)
+
+    def _finish(self, wave: _Wave, in_flight: Future[list[Any]]) -> tuple[list[Outcome], _Signals]:
+        signals = _Signals()
+        results = _outcomes(self.run, wave, in_flight.result(), signals)
+        self.quota_gone = self.quota_gone or signals.quota
+        if self.quota_gone and not self.run.spec.continue_next_day:  # what WeChat's quota left unsent stays out
+            results = [_quota_exhausted(o) if o.status == PENDING else o for o in results]
+        _write(self.run, results, signals.calls)
+        self.unwritten_calls -= len(wave.recipients)
+        return results, signals
+
+
+def _quota_exhausted(outcome: Outcome) -> Outcome:
+    return Outcome(outcome.openid, EXCLUDED, "quota_exhausted")
 
 
 @dataclass
@@ -136,32 +202,6 @@ def _prepare(run: CampaignRun, content: Content, profiles: dict[str, dict[str, A
             wave.messages.append(message)
             wave.recipients.append(openid)
     return wave
-
-
-def _send_waves(run: CampaignRun, waves: Iterator[_Wave]) -> list[Outcome]:
-    """Mark a wave's fans ``sending``, send it, write its outcomes. While a wave is in flight this thread writes
-    the last wave's outcomes and renders the next one, so the database and WeChat work at the same time."""
-    outcomes: list[Outcome] = []
-    unwritten: tuple[list[Outcome], int] | None = None
-    wave = next(waves, None)
-    while wave is not None:
-        ledger.set_status(run.engine, run.run_key, wave.recipients, SENDING)
-        in_flight = _start(run, wave)
-        if unwritten:
-            _write(run, *unwritten)
-        following = next(waves, None)
-        signals = _Signals()
-        results = _outcomes(run, wave, in_flight.result(), signals)
-        outcomes += results
-        unwritten = (results, signals.calls)
-        if signals.halted() or signals.transient is not None:
-            _write(run, *unwritten)
-            unwritten = None
-            _raise_for(run, signals)
-        wave = following
-    if unwritten:
-        _write(run, *unwritten)
-    return outcomes
 
 
 def _recover(run: CampaignRun, batch_no: int) -> list[str]:
@@ -210,13 +250,6 @@ def _out_of_quota(run: CampaignRun, openids: list[str]) -> None:
         ledger.record(run.engine, run.run_key, [Outcome(o, EXCLUDED, "quota_exhausted") for o in openids])
         return
     raise QuotaWait(next_midnight(run.now()))
-
-
-def _start(run: CampaignRun, wave: _Wave) -> Future[list[Any]]:
-    concurrency = run.settings.send_concurrency
-    if run.kind is MessageKind.TEMPLATE:
-        return run.client.start_template_sends(wave.messages, concurrency=concurrency, halts=_halts)
-    return run.client.start_custom_sends(wave.messages, concurrency=concurrency, halts=_halts)
 
 
 def _outcomes(run: CampaignRun, wave: _Wave, answers: list[Any], signals: _Signals) -> list[Outcome]:

@@ -27,7 +27,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from ..domain.account import MAX_SEND_CONCURRENCY
 from ..domain.errors import Action, WeChatError, WeChatTransportError
-from .fan_calls import CallPolicy, FanCalls
+from .fan_calls import CallGroup, CallPolicy, FanCalls
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
@@ -368,15 +368,11 @@ class WeChatClient:
         self.call("POST", CUSTOM_SEND, body=_custom_body(openid, message, kf_account), idempotent=False)
 
     def start_custom_sends(
-        self,
-        messages: Sequence[tuple[str, Mapping[str, Any]]],
-        *,
-        concurrency: int,
-        halts: Callable[[WeChatError], bool],
+        self, messages: Sequence[tuple[str, Mapping[str, Any]]], group: CallGroup
     ) -> Future[list[dict[str, Any] | WeChatError | WeChatTransportError | None]]:
-        """Send each (openid, message), ``concurrency`` at a time; a lost answer is not retried."""
+        """Send each (openid, message), ``group.concurrency`` at a time; a lost answer is not retried."""
         bodies = [_json_bytes(_custom_body(openid, message, None)) for openid, message in messages]
-        return self._fan_calls.start_each(CUSTOM_SEND, bodies, concurrency=concurrency, idempotent=False, halts=halts)
+        return self._fan_calls.start_each(CUSTOM_SEND, bodies, group=group, idempotent=False)
 
     def typing(self, openid: str, typing: bool = True) -> None:
         command = "Typing" if typing else "CancelTyping"
@@ -399,16 +395,15 @@ class WeChatClient:
         return TemplateSendResult(int(answer["msgid"]))
 
     def start_template_sends(
-        self, messages: Sequence[TemplateMessage], *, concurrency: int, halts: Callable[[WeChatError], bool]
+        self, messages: Sequence[TemplateMessage], group: CallGroup
     ) -> Future[list[TemplateSendResult | WeChatError | WeChatTransportError | None]]:
-        """Send each message, ``concurrency`` at a time (see ``FanCalls.start_each``). A lost answer is retried:
-        WeChat de-duplicates by client_msg_id."""
+        """Send each message, ``group.concurrency`` at a time (see ``FanCalls.start_each``). A lost answer is
+        retried: WeChat de-duplicates by client_msg_id."""
         return self._fan_calls.start_each(
             TEMPLATE_SEND,
             [_json_bytes(message.body()) for message in messages],
-            concurrency=concurrency,
+            group=group,
             idempotent=True,
-            halts=halts,
             convert=lambda answer: TemplateSendResult(int(answer["msgid"])),
         )
 

@@ -64,20 +64,19 @@ class FanCalls:
         path: str,
         bodies: Sequence[bytes],
         *,
-        concurrency: int,
+        group: CallGroup,
         idempotent: bool,
-        halts: Callable[[WeChatError], bool] = lambda exc: False,
         convert: Callable[[dict[str, Any]], Any] = lambda answer: answer,
     ) -> Future[list[Any]]:
         """Start sending; the future holds each body's answer, in order: ``convert(answer dict)``, or the error
-        the call ended with after retries. Once an error ``halts`` the batch, no further body is sent (its
-        answer stays ``None``). The caller may prepare its next batch meanwhile."""
+        the call ended with after retries, or ``None`` for a body not sent because its group halted. The
+        caller may prepare and start its next batch meanwhile: it queues behind this one for the group's
+        connections, so they never wait between batches."""
         with self._lock:
             self._token = self._tokens.current()  # outside the loop: it may read the shared store
             loop = self._start()
-        batch = _Batch(path, bodies, idempotent, halts, convert)
-        workers = min(concurrency, len(bodies))
-        return asyncio.run_coroutine_threadsafe(self._run(batch, workers), loop)
+        batch = _Batch(path, bodies, idempotent, group, convert)
+        return asyncio.run_coroutine_threadsafe(self._run(batch, min(group.concurrency, len(bodies))), loop)
 
     def close(self) -> None:
         with self._lock:
@@ -109,16 +108,19 @@ class FanCalls:
         return batch.answers
 
     async def _work(self, batch: _Batch) -> None:
+        group = batch.group
+        slots = group.slots()
         for index in batch.todo:  # shared by the batch's workers: each takes the next body not yet taken
-            if batch.halted:
-                return
-            answer = await self._call(batch.path, batch.bodies[index], batch.idempotent)
+            async with slots:
+                if group.halted:
+                    return
+                answer = await self._call(batch.path, batch.bodies[index], batch.idempotent)
             if isinstance(answer, dict):
                 batch.answers[index] = batch.convert(answer)
                 continue
             batch.answers[index] = answer
-            if isinstance(answer, WeChatError) and batch.halts(answer):
-                batch.halted = True
+            if isinstance(answer, WeChatError) and group.halts(answer):
+                group.halted = True
 
     async def _call(self, path: str, body: bytes, idempotent: bool) -> Answer:
         attempt = 0
@@ -198,12 +200,27 @@ class FanCalls:
         return connection
 
 
+class CallGroup:
+    """Batches that share ``concurrency`` calls in flight and stop together: once an answer ``halts`` (WeChat
+    refused the content, or the quota is gone), no call of any of them is started."""
+
+    def __init__(self, concurrency: int, halts: Callable[[WeChatError], bool]):
+        self.concurrency = concurrency
+        self.halts = halts
+        self.halted = False
+        self._slots: asyncio.Semaphore | None = None
+
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
+
+
 class _Batch:
-    def __init__(self, path: str, bodies: Sequence[bytes], idempotent: bool, halts, convert):
-        self.path, self.bodies, self.idempotent, self.halts, self.convert = path, bodies, idempotent, halts, convert
+    def __init__(self, path: str, bodies: Sequence[bytes], idempotent: bool, group: CallGroup, convert):
+        self.path, self.bodies, self.idempotent, self.group, self.convert = path, bodies, idempotent, group, convert
         self.todo: Iterator[int] = iter(range(len(bodies)))
         self.answers: list[Answer] = [None] * len(bodies)
-        self.halted = False
 
 
 class _Connection(asyncio.Protocol):
