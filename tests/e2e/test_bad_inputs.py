@@ -198,8 +198,8 @@ TABLE = [
     ),
     Bad(
         "connection",
-        "calls in flight beyond the connection pool",
-        "send_concurrency must be a whole number from 1 to 64, not 500",
+        "more calls in flight than a send task allows",
+        "send_concurrency must be a whole number from 1 to 256, not 500",
         {"extra": {"send_concurrency": 500}},
     ),
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),

@@ -6,12 +6,18 @@ Each test asserts what WeChat answered and what fans received, through the clien
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
-from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE
+from tests.fixtures.airflow import free_port
+from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
 from wechat_campaigns.domain.errors import Action, WeChatError, WeChatTransportError
-from wechat_campaigns.wechat.client import WeChatClient
+from wechat_campaigns.wechat.client import TemplateMessage, TemplateSendResult, WeChatClient
+from wechat_campaigns.wechat.fan_calls import CallGroup
+from wechat_campaigns.wechat.ratelimit import TokenBucket
+from wechat_sandbox.admin import SandboxAdmin
+from wechat_sandbox.launch import SandboxServer
 
 
 @pytest.fixture
@@ -263,3 +269,108 @@ def test_a_dropped_connection_is_retried_only_where_wechat_deduplicates(client, 
         client.send_custom(chatty, TEXT)  # not retried: it may have arrived
     kinds = [m["kind"] for m in service_account.inbox(chatty)]
     assert kinds == ["template", "customer_service"]
+
+
+# -- many fans at once (the per-fan send path of campaigns) ---------------------------------------------------
+
+CROWD = 60
+
+
+@pytest.fixture
+def crowd(sandbox):
+    fans = [{"openid": f"oCrowdFan{i:019d}", "last_interaction": {"kind": "text"}} for i in range(CROWD)]
+    account = make_standard_account(sandbox, fans=fans)
+    yield account
+    account.session.close()
+
+
+def crowd_client(account, **options) -> WeChatClient:
+    return WeChatClient(account.appid, account.secret, base_url=account.base_url, max_wait=0.05, **options)
+
+
+def template_messages(account, run="r"):
+    return [TemplateMessage(o, STANDARD_TEMPLATE, ORDER_PAID, f"{run}-{o}") for o in account.openids]
+
+
+def never_halts(exc):
+    return False
+
+
+def test_many_template_sends_at_once_reach_each_fan_once_with_their_msgids(crowd):
+    client = crowd_client(crowd)
+    answers = client.start_template_sends(template_messages(crowd), CallGroup(8, never_halts)).result()
+    client.close()
+    for openid, answer in zip(crowd.openids, answers, strict=True):
+        (message,) = crowd.inbox(openid)
+        assert message["msg_id"] == str(answer.msgid)
+    assert crowd.admin.stats(crowd.appid)["calls"]["/cgi-bin/message/template/send"] == CROWD
+
+
+def test_sends_at_once_replace_a_stale_token_once(crowd):
+    client = crowd_client(crowd)
+    client.list_tags()  # holds a token now
+    crowd.admin.invalidate_tokens(crowd.appid)
+    answers = client.start_template_sends(template_messages(crowd), CallGroup(8, never_halts)).result()
+    assert all(isinstance(a, TemplateSendResult) for a in answers)
+    assert client.tokens.fetches == 2  # the first token, and one replacement for all 8 connections
+    assert set(crowd.admin.inbox_counts(crowd.appid).values()) == {1}
+
+
+def test_busy_answers_at_once_are_retried_and_sent_once(crowd):
+    crowd.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": -1, "rate": 0.3}], seed=7)
+    answers = crowd_client(crowd).start_template_sends(template_messages(crowd), CallGroup(8, never_halts)).result()
+    assert all(isinstance(a, TemplateSendResult) for a in answers)
+    assert crowd.admin.inbox_counts(crowd.appid) == {o: 1 for o in crowd.openids}
+
+
+def test_a_halting_answer_stops_the_group_after_the_calls_in_flight(crowd):
+    crowd.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": 45009}])
+    group = CallGroup(4, lambda exc: exc.action is Action.WAIT_QUOTA)
+    client = crowd_client(crowd)
+    first = client.start_template_sends(template_messages(crowd)[:30], group)
+    second = client.start_template_sends(template_messages(crowd)[30:], group)  # queued behind the first
+    answers = first.result() + second.result()
+    refused = [a for a in answers if isinstance(a, WeChatError)]
+    assert 1 <= len(refused) <= 4 and all(a.errcode == 45009 for a in refused)
+    assert answers.count(None) == CROWD - len(refused)  # never sent: the rest wait for tomorrow
+    assert crowd.admin.stats(crowd.appid)["calls"]["/cgi-bin/message/template/send"] == len(refused)
+
+
+def test_dropped_answers_at_once_are_resent_only_where_wechat_deduplicates(crowd):
+    client = crowd_client(crowd)
+    drop_twenty = {"drop": True, "phase": "after", "count": 20}  # sent, then the answer is lost
+    crowd.admin.faults([{**drop_twenty, "endpoint": "/cgi-bin/message/template/send"}])
+    answers = client.start_template_sends(template_messages(crowd), CallGroup(8, never_halts)).result()
+    assert all(isinstance(a, TemplateSendResult) for a in answers)
+    assert crowd.admin.inbox_counts(crowd.appid, kind="template") == {o: 1 for o in crowd.openids}
+
+    crowd.admin.faults([{**drop_twenty, "endpoint": "/cgi-bin/message/custom/send"}])
+    answers = client.start_custom_sends([(o, TEXT) for o in crowd.openids], CallGroup(8, never_halts)).result()
+    assert sum(isinstance(a, WeChatTransportError) for a in answers) == 20  # reported as lost, not sent again
+    assert all(isinstance(a, dict | WeChatTransportError) for a in answers)
+    assert crowd.admin.inbox_counts(crowd.appid, kind="customer_service") == {o: 1 for o in crowd.openids}
+
+
+def test_sends_at_once_keep_to_the_rate_limit(crowd):
+    client = crowd_client(crowd, rate_limiter=TokenBucket(100, burst=1))
+    started = time.monotonic()
+    client.start_template_sends(template_messages(crowd), CallGroup(16, never_halts)).result()
+    assert time.monotonic() - started >= (CROWD - 1) / 100  # 16 connections, still 100 calls a second
+
+
+def test_sends_at_once_do_not_use_connections_the_server_closed(tmp_path):
+    server = SandboxServer(port=free_port(), state=tmp_path / "sandbox-state.json")
+    server.start()
+    try:
+        fans = [{"openid": f"oCrowdFan{i:019d}", "last_interaction": {"kind": "text"}} for i in range(CROWD)]
+        account = make_standard_account(SandboxAdmin(server.base_url), fans=fans)
+        client = crowd_client(account)
+        messages = [(o, TEXT) for o in account.openids]
+        client.start_custom_sends(messages[:30], CallGroup(8, never_halts)).result()
+        server.stop()  # closes every connection the client keeps open
+        server.start()  # same port, same state
+        answers = client.start_custom_sends(messages[30:], CallGroup(8, never_halts)).result()
+        assert all(isinstance(a, dict) for a in answers), answers  # no fan left unknown for a stale connection
+        assert SandboxAdmin(server.base_url).inbox_counts(account.appid) == {o: 1 for o in account.openids}
+    finally:
+        server.stop()

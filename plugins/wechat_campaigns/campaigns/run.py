@@ -68,3 +68,8 @@ class CampaignRun:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def close(self) -> None:
+        """Close the client's connections (and its event loop's thread), if it made one."""
+        if "client" in self.__dict__:
+            self.client.close()

@@ -27,7 +27,7 @@ DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     }
 )
 
-MAX_SEND_CONCURRENCY = 64  # the client's connection pool size
+MAX_SEND_CONCURRENCY = 512  # keep-alive connections of one send task's event loop
 
 MASS_PATHS = ("/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send")
 

@@ -56,6 +56,8 @@ class WeChatSendOperator(_WaitsForQuota):
             done = send_slice(run, run_content(run), part)
         except CampaignStopped as exc:
             raise AirflowFailException(f"WeChat refused the campaign: {exc}") from exc
+        finally:
+            run.close()
         self.log.info("slice %s/%s done: %s", part.index + 1, part.count, done)
         return done
 

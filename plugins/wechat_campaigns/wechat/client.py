@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from ..domain.account import MAX_SEND_CONCURRENCY
 from ..domain.errors import Action, WeChatError, WeChatTransportError
 from .fan_calls import CallGroup, CallPolicy, FanCalls
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
@@ -200,8 +199,8 @@ class WeChatClient:
         # rather than meet 45011.
         self._mass_limiter = mass_rate_limiter
         self._sleep = sleep
-        # A connection for each of a sender's threads; retries are ours, not urllib3's.
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=MAX_SEND_CONCURRENCY, retries=False)
+        # One-at-a-time calls (per-fan sends go through FanCalls); retries are ours, not urllib3's.
+        self._http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
         self.tokens = AccessTokens(appid, self._fetch_stable_token, token_cache or MemoryTokenCache())
         policy = CallPolicy(
             connect_timeout=timeout[0],
