@@ -170,3 +170,14 @@ def test_quota_exhausted_without_continuing_leaves_the_rest_out(make_campaign):
     assert run.state == "success", campaign.task_states(run)
     assert len(campaign.received("template")) == 3
     assert campaign.history(run)["counts"]["reasons"] == {"excluded:quota_exhausted": 2}
+
+
+def test_wechat_refusing_for_quota_leaves_the_unsent_out(make_campaign):
+    """Our own count does not know of the limit (another system used the quota): WeChat answers 45009."""
+    campaign = make_campaign(fans=many_fans(40), quotas={"/cgi-bin/message/template/send": 25})
+    run = campaign.run(**TEMPLATE, tag="crowd", continue_next_day=False)
+    assert run.state == "success", campaign.task_states(run)
+    assert len(campaign.received("template")) == 25
+    counts = campaign.history(run)["counts"]
+    assert counts["status"] == {"sent": 25, "excluded": 15}
+    assert counts["reasons"] == {"excluded:quota_exhausted": 15}

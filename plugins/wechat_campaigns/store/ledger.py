@@ -133,33 +133,41 @@ def record(engine: Engine, run_key: str, outcomes: Sequence[Outcome], connection
     if not outcomes:
         return
     now = time.time()
-    if connection is not None and is_psycopg2(connection):
-        _record_postgres(connection, run_key, outcomes, now)
-        return
-    if connection is None and engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg2":
+    if connection is None:
         with engine.begin() as conn:
-            _record_postgres(conn, run_key, outcomes, now)
-        return
-    statement = (
-        sa.update(r)
-        .where(r.c.run_key == sa.bindparam("k"), r.c.openid == sa.bindparam("o"))
-        .values(
-            status=sa.bindparam("s"),
-            reason=sa.bindparam("why"),
-            errcode=sa.bindparam("code"),
-            msg_id=sa.bindparam("mid"),
-            updated_at=now,
+            _record(conn, run_key, outcomes, now)
+    else:
+        _record(connection, run_key, outcomes, now)
+
+
+def _record(connection: sa.Connection, run_key: str, outcomes: Sequence[Outcome], now: float) -> None:
+    if is_psycopg2(connection):
+        _record_postgres(connection, run_key, outcomes, now)
+    elif connection.dialect.name == "sqlite":
+        # A plain executemany: SQLAlchemy's per-row parameter processing costs more than SQLite's own update.
+        rows = [(o.status, o.reason, o.errcode, o.msg_id, now, run_key, o.openid) for o in outcomes]
+        connection.exec_driver_sql(
+            "UPDATE recipients SET status = ?, reason = ?, errcode = ?, msg_id = ?, updated_at = ? "
+            "WHERE run_key = ? AND openid = ?",
+            rows,
         )
-    )
-    params = [
-        {"k": run_key, "o": o.openid, "s": o.status, "why": o.reason, "code": o.errcode, "mid": o.msg_id}
-        for o in outcomes
-    ]
-    if connection is not None:
+    else:
+        statement = (
+            sa.update(r)
+            .where(r.c.run_key == sa.bindparam("k"), r.c.openid == sa.bindparam("o"))
+            .values(
+                status=sa.bindparam("s"),
+                reason=sa.bindparam("why"),
+                errcode=sa.bindparam("code"),
+                msg_id=sa.bindparam("mid"),
+                updated_at=now,
+            )
+        )
+        params = [
+            {"k": run_key, "o": o.openid, "s": o.status, "why": o.reason, "code": o.errcode, "mid": o.msg_id}
+            for o in outcomes
+        ]
         connection.execute(statement, params)
-        return
-    with engine.begin() as conn:
-        conn.execute(statement, params)
 
 
 def _record_postgres(connection: sa.Connection, run_key: str, outcomes: Sequence[Outcome], now: float) -> None:
