@@ -8,6 +8,7 @@
   fan of the tag, in this process on the CPU the sandbox does not use.
 `--latency-ms` makes the sandbox answer template/send that much later, as a real network would;
 `--concurrency` is the account connection's `send_concurrency` (calls in flight in the send task).
+Exits 1 unless every fan received the message exactly once.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         assert run.state == "success", task_seconds(run)
         steps = task_seconds(run)
         received = admin.inbox_counts(APPID, kind="template")
-        assert len(received) == args.fans, len(received)
+        assert len(received) == args.fans and set(received.values()) == {1}, "every fan exactly once"
     send_rate = args.fans / steps["send"]
     end_to_end = args.fans / seconds
     for task, took in steps.items():
@@ -104,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     )
-    ok = send_rate >= 20 * base_rate
-    print("goal ours >= 20x baseline:", "met" if ok else "MISSED")
-    return 0 if ok else 1
+    return 0  # the goals (>= 20x the baseline, >= 70% of the ceiling) are judged by `python -m bench`
 
 
 if __name__ == "__main__":
