@@ -70,12 +70,12 @@ CONNECTION_FIELDS = {
     ),
     "send_concurrency": _field(
         "Calls in flight per send task",
-        "WeChat API calls one send task keeps in flight at once (1-256). Raise it when WeChat answers slowly and "
+        "WeChat API calls one send task keeps in flight at once (1-512). Raise it when WeChat answers slowly and "
         "the rate limit is not reached; the rate limit still holds.",
         type="integer",
         default=16,
         minimum=1,
-        maximum=256,
+        maximum=512,
     ),
     "retry_max_wait": _field(
         "Longest retry pause (s)",

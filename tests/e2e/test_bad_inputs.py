@@ -199,8 +199,8 @@ TABLE = [
     Bad(
         "connection",
         "more calls in flight than a send task allows",
-        "send_concurrency must be a whole number from 1 to 256, not 500",
-        {"extra": {"send_concurrency": 500}},
+        "send_concurrency must be a whole number from 1 to 512, not 1000",
+        {"extra": {"send_concurrency": 1000}},
     ),
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),
     Bad("connection", "a wrong AppSecret", "40125", {"password": "wrong"}),
