@@ -274,13 +274,13 @@ def _message(run: CampaignRun, content: Content, fan: dict[str, Any]) -> Any:
 
 
 def _halts(exc: WeChatError) -> bool:
-    """Whether an error stops the wave's other sends: the content or account is refused, or quota is gone."""
+    """Whether an error stops the slice's other sends: the content or account is refused, or quota is gone."""
     return exc.action not in (Action.RECIPIENT, Action.RETRY, Action.REFRESH_TOKEN)
 
 
 def _outcome(run: CampaignRun, openid: str, answer: Any, signals: _Signals) -> Outcome:
     if answer is None:
-        return Outcome(openid, PENDING)  # not sent: the wave halted first
+        return Outcome(openid, PENDING)  # not sent: the sends halted first
     signals.calls += 1
     if isinstance(answer, WeChatError):
         return _on_error(answer, openid, signals)

@@ -1,9 +1,11 @@
 """The WeChat Official Account API client.
 
-One pooled ``urllib3`` connection pool per client (``requests`` costs 2-3x the CPU per call, which is what
-limits a sender's throughput); every call goes through ``call()``, which adds the shared access
-token, replaces a stale token once (40001/40014/42001), and retries what the error taxonomy calls
-transient with backoff. Typed helpers below wrap the endpoints the product uses and return dataclasses.
+One call at a time goes through ``call()`` on a pooled ``urllib3`` connection: it adds the shared access
+token, replaces a stale token once (40001/40014/42001), and retries what the error taxonomy calls transient
+with backoff. Typed helpers below wrap the endpoints the product uses and return dataclasses. A campaign's
+per-fan sends (``start_template_sends``, ``start_custom_sends``) go many at once through ``FanCalls``, one
+asyncio loop with the same token, retry and rate-limit policy: a thread per call in flight would cost the
+sender's core more than WeChat's answers take.
 
 Retries never create duplicates: an errcode means WeChat did not act, and a transport failure (the request
 may have been acted on) is retried only for calls that WeChat de-duplicates or that change nothing
