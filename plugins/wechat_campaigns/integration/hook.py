@@ -73,7 +73,8 @@ class WeChatHook(BaseHook):
             base_url=conn.host or DEFAULT_BASE_URL,
             token_cache=SqlTokenCache(ready(store_url(self.store_conn_id))),
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
-            mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1),
+            # Starts empty: a send task that follows another must not add a call to the same minute at once.
+            mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1, start_full=False),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
             max_wait=float(extras(conn).get("retry_max_wait", 60)),
         )

@@ -14,12 +14,13 @@ class TokenBucket:
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        start_full: bool = True,
     ):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate / 10)
-        self._tokens = self.capacity
+        self._tokens = self.capacity if start_full else 0.0
         self._clock, self._sleep = clock, sleep
         self._last = clock()
         self._lock = threading.Lock()
