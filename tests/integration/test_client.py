@@ -317,10 +317,11 @@ def test_sends_at_once_replace_a_stale_token_once(crowd):
 
 
 def test_busy_answers_at_once_are_retried_and_sent_once(crowd):
-    crowd.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": -1, "rate": 0.3}], seed=7)
+    crowd.admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": -1, "count": 20}])
     answers = crowd_client(crowd).start_template_sends(template_messages(crowd), CallGroup(8, never_halts)).result()
     assert all(isinstance(a, TemplateSendResult) for a in answers)
     assert crowd.admin.inbox_counts(crowd.appid) == {o: 1 for o in crowd.openids}
+    assert crowd.admin.stats(crowd.appid)["calls"]["/cgi-bin/message/template/send"] == CROWD + 20
 
 
 def test_a_halting_answer_stops_the_group_after_the_calls_in_flight(crowd):

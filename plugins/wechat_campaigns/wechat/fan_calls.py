@@ -180,7 +180,7 @@ class FanCalls:
     def _head(self, path: str, token: str) -> bytes:
         head = self._heads.get((path, token))
         if head is None:
-            self._heads = {}  # a new token: the old heads are of no further use
+            self._heads = {}  # a new token (or path): heads with an old token are of no further use
             head = self._heads[(path, token)] = (
                 f"POST {self._prefix}{path}?access_token={quote(token)} HTTP/1.1\r\nHost: {self._host_header}\r\n"
                 "Content-Type: application/json; charset=utf-8\r\nContent-Length: "
