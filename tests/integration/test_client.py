@@ -276,10 +276,14 @@ def test_a_dropped_connection_is_retried_only_where_wechat_deduplicates(client, 
 CROWD = 60
 
 
+def crowd_fans() -> list[dict]:
+    """Fans who wrote to the account a moment ago: customer-service messages may reach them."""
+    return [{"openid": f"oCrowdFan{i:019d}", "last_interaction": {"kind": "text"}} for i in range(CROWD)]
+
+
 @pytest.fixture
 def crowd(sandbox):
-    fans = [{"openid": f"oCrowdFan{i:019d}", "last_interaction": {"kind": "text"}} for i in range(CROWD)]
-    account = make_standard_account(sandbox, fans=fans)
+    account = make_standard_account(sandbox, fans=crowd_fans())
     yield account
     account.session.close()
 
@@ -363,8 +367,7 @@ def test_sends_at_once_do_not_use_connections_the_server_closed(tmp_path):
     server = SandboxServer(port=free_port(), state=tmp_path / "sandbox-state.json")
     server.start()
     try:
-        fans = [{"openid": f"oCrowdFan{i:019d}", "last_interaction": {"kind": "text"}} for i in range(CROWD)]
-        account = make_standard_account(SandboxAdmin(server.base_url), fans=fans)
+        account = make_standard_account(SandboxAdmin(server.base_url), fans=crowd_fans())
         client = crowd_client(account)
         messages = [(o, TEXT) for o in account.openids]
         client.start_custom_sends(messages[:30], CallGroup(8, never_halts)).result()
