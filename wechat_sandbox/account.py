@@ -42,6 +42,7 @@ SETTINGS: dict[str, Any] = {
     "token_expires_in": 7200,
     "kf_windows": {},
     "mass_finish_delay": 0.5,
+    "template_report_delay": 0.0,  # seconds from a template send's answer to its TEMPLATESENDJOBFINISH push
     "mass_speed": 0,
     "implicit_clientmsgid": False,  # WeChat derives a clientmsgid from scope+content when none is given
     "reject_unicode_escapes": True,  # 40033 for \uXXXX escapes of non-ASCII characters
@@ -105,8 +106,9 @@ class Account:
         _check_aes_key(self.encoding_aes_key)
         if not isinstance(self.token_expires_in, int) or self.token_expires_in <= 0:
             raise ValueError("token_expires_in must be a positive integer")
-        if not isinstance(self.mass_finish_delay, int | float) or self.mass_finish_delay < 0:
-            raise ValueError("mass_finish_delay must be a number of seconds >= 0")
+        for delay in ("mass_finish_delay", "template_report_delay"):
+            if not isinstance(getattr(self, delay), int | float) or getattr(self, delay) < 0:
+                raise ValueError(f"{delay} must be a number of seconds >= 0")
         self.verified = bool(self.verified)
         self.limits = dict(DEFAULT_QUOTAS)
         for path, limit in (self.quotas or {}).items():

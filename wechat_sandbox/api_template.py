@@ -80,7 +80,8 @@ def _remember(dedup: dict[tuple[str, str], tuple[int, float]], key: tuple[str, s
 
 
 def _push_later(sb: Sandbox, account: Any, openid: str, msgid: int, status: str) -> None:
-    """TEMPLATESENDJOBFINISH comes shortly after the send, not inside its answer."""
+    """TEMPLATESENDJOBFINISH comes after the send's answer (``template_report_delay`` seconds; by default
+    at once, as WeChat's come within a second: often before the sender has written its answer down)."""
 
     def push() -> None:
         if sb.accounts.get(account.appid) is not account:
@@ -97,7 +98,7 @@ def _push_later(sb: Sandbox, account: Any, openid: str, msgid: int, status: str)
         sb.pusher.push(account, "TEMPLATESENDJOBFINISH", openid, fields)
 
     if sb.loop is not None:
-        sb.loop.call_later(0.05, push)
+        sb.loop.call_later(float(account.template_report_delay), push)
 
 
 # -- management -----------------------------------------------------------------------------------------

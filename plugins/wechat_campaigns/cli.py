@@ -3,6 +3,7 @@
     wechat-campaigns history [--json] [--kind K] [--status S] [--limit N]
     wechat-campaigns history RUN [--json] [--recipient-status S] [--limit N]
     wechat-campaigns import receipts|interactions|fans FILE [--conn wechat_default]
+    wechat-campaigns serve-callbacks [--host H] [--port 8081] [--workers N]
     wechat-campaigns migrate
 
 The store is the ``wechat_store`` Airflow connection (or ``--store URL``).
@@ -50,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path)
     load.add_argument("--conn", default="wechat_default", help="the account's wechat_mp connection")
     load.set_defaults(handler=_import)
+
+    serve = commands.add_parser(
+        "serve-callbacks", help="the callback receiver on its own, for accounts whose pushes would load the UI"
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8081)
+    serve.add_argument("--workers", type=int, default=1, help="processes (each one core's worth of pushes)")
+    serve.set_defaults(handler=_serve_callbacks)
 
     migrate = commands.add_parser("migrate", help="bring the store's schema up to date")
     migrate.set_defaults(handler=lambda args, url: print(f"store schema is current ({url.split('@')[-1]})") or 0)
@@ -137,6 +146,14 @@ def _show_run(args: argparse.Namespace, engine) -> int:
 def _by_suffix(engine, suffix: str) -> dict[str, Any] | None:
     matches = [run for run in history.list_runs(engine, limit=1000) if run["run_key"].endswith(suffix)]
     return matches[0] if len(matches) == 1 else None
+
+
+def _serve_callbacks(args: argparse.Namespace, url: str) -> int:
+    from .integration.receiver import PATH, serve
+
+    print(f"WeChat callbacks at http://{args.host}:{args.port}{PATH}/<conn_id> ({args.workers} workers)", flush=True)
+    serve(args.host, args.port, args.workers)
+    return 0
 
 
 def _import(args: argparse.Namespace, url: str) -> int:

@@ -3,23 +3,25 @@
 - Messages and the events that open a customer-service window become interactions (with their time).
 - ``subscribe`` / ``unsubscribe`` follow or unfollow the fan.
 - ``MASSSENDJOBFINISH`` gives the run's WeChat-side counts; ``TEMPLATESENDJOBFINISH`` the recipient's delivery.
-- Everything is kept in ``callback_events`` once: WeChat's retries (same MsgId, or same sender and
-  CreateTime for events) change nothing the second time. Unknown events are stored, not dropped.
+  A report that comes before its send's msg_id is written is kept and applied by the send (store.reports).
+- Everything is kept in ``callback_events`` once, in the push's own transaction: WeChat's retries (same MsgId,
+  or same sender and CreateTime for events) hit the table's unique key and change nothing the second time.
+  Unknown events are stored, not dropped.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .domain.eligibility import INTERACTION_WINDOWS
-from .store import history
-from .store.db import insert_ignoring_duplicates
+from .store import history, reports
+from .store.db import transaction
 from .store.fans import add_interactions, mark_fans
-from .store.schema import callback_events, recipients
 from .wechat.callbacks import Push
 
 # Event names (lower-cased) -> our interaction kinds; VIEW and LOCATION open no window but are kept.
@@ -31,95 +33,104 @@ _EVENT_KINDS = {
     "view": "view",
     "location": "location_event",
 }
-_TEMPLATE_DELIVERY = {"failed:user block": "blocked", "failed: system failed": "system_failed"}
+_REPORTS = {reports.TEMPLATE_REPORT.lower(): reports.TEMPLATE_REPORT, reports.MASS_REPORT.lower(): reports.MASS_REPORT}
 
 
-def record_push(engine: Engine, appid: str, push: Push) -> str:
-    """Apply one push; returns what it did ("duplicate" for a retry WeChat already delivered)."""
-    event = {
+def record_push(bind: Engine | sa.Connection, appid: str, push: Push) -> str:
+    """Apply one push and keep it; returns what it did ("duplicate" for a retry WeChat already delivered)."""
+    return record_pushes(bind, [(appid, push)])[0]
+
+
+def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push]]) -> list[str]:
+    """Keep and apply pushes in one transaction, in a few statements however many there are (what lets a
+    receiver keep up with a campaign's reports); returns what each did.
+
+    Job-finish reports are applied first (applying one twice changes nothing), so every push's outcome is
+    known when it is kept. The insert then says which pushes are new: only those change a fan, in the order
+    they came, so that a retried follow cannot undo a later unfollow."""
+    rows = [_event_row(appid, push) for appid, push in pushes]
+    with transaction(bind) as connection:
+        for appid in sorted({row["appid"] for row in rows if row["msg_id"]}):
+            reports.hold_account(connection, appid)
+        _apply_reports(connection, rows)
+        new = reports.add_events(connection, rows)
+        outcomes, interactions = [], {}
+        for row, (appid, push) in zip(rows, pushes, strict=True):
+            key = (appid, row["dedupe_key"])
+            if key not in new:
+                outcomes.append("duplicate")
+                continue
+            new.discard(key)  # the same push twice in one batch: the second is a retry
+            _change_fan(connection, appid, push, interactions)
+            outcomes.append(row["outcome"])
+        for appid, items in interactions.items():
+            add_interactions(connection, appid, items)
+    return outcomes
+
+
+def _event_row(appid: str, push: Push) -> dict[str, Any]:
+    report = _REPORTS.get(push.event.lower()) if push.msg_type == "event" else None
+    return {
         "appid": appid,
         "dedupe_key": push.dedupe_key[:160],
-        "msg_type": push.msg_type,
-        "event": push.event or None,
-        "openid": push.openid or None,
+        "msg_type": push.msg_type[:32],
+        "event": (report or push.event)[:64] or None,
+        "openid": push.openid[:64] or None,
         "created_at": push.created_at,
         "received_at": time.time(),
+        "outcome": _outcome(push, report),
         "payload": push.fields,
+        "msg_id": push.msg_id[:64] if report else None,
+        "report_status": push.get("Status")[:32] if report else None,
     }
-    with engine.begin() as connection:
-        before = _count(connection, appid)
-        insert_ignoring_duplicates(connection, callback_events, [event])
-        if _count(connection, appid) == before:
-            return "duplicate"
-    outcome = _apply(engine, appid, push)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.update(callback_events)
-            .where(callback_events.c.appid == appid, callback_events.c.dedupe_key == event["dedupe_key"])
-            .values(outcome=outcome)
-        )
-    return outcome
 
 
-def _count(connection: sa.Connection, appid: str) -> int:
-    return connection.scalar(
-        sa.select(sa.func.count()).select_from(callback_events).where(callback_events.c.appid == appid)
-    )
+def _outcome(push: Push, report: str | None) -> str:
+    """What the push changes, e.g. ``interaction:text``; a report's says later whether it found its send."""
+    if report == reports.TEMPLATE_REPORT:
+        return f"delivery:{push.get('Status')}"[:64]
+    if report == reports.MASS_REPORT:
+        return "mass_report"
+    if push.msg_type == "event" and push.event.lower() == "unsubscribe":
+        return "unsubscribed"
+    kind = _interaction_kind(push)
+    if kind is None:
+        return "stored"
+    return f"interaction:{kind}" if kind in INTERACTION_WINDOWS else f"stored:{kind}"[:64]
 
 
-def _apply(engine: Engine, appid: str, push: Push) -> str:
+def _interaction_kind(push: Push) -> str | None:
     if push.msg_type != "event":
-        return _interaction(engine, appid, push, push.msg_type)
+        return push.msg_type
     name = push.event.lower()
     if name == "subscribe":
-        mark_fans(engine, appid, [push.openid], subscribed=True)
-        kind = "subscribe_qr" if push.get("EventKey").startswith("qrscene_") else "subscribe"
-        return _interaction(engine, appid, push, kind)
-    if name == "unsubscribe":
-        mark_fans(engine, appid, [push.openid], subscribed=False)
-        return "unsubscribed"
-    if name == "masssendjobfinish":
-        return _mass_report(engine, push)
-    if name == "templatesendjobfinish":
-        return _template_delivery(engine, appid, push)
-    if name in _EVENT_KINDS:
-        return _interaction(engine, appid, push, _EVENT_KINDS[name])
-    return "stored"
+        return "subscribe_qr" if push.get("EventKey").startswith("qrscene_") else "subscribe"
+    return _EVENT_KINDS.get(name)
 
 
-def _interaction(engine: Engine, appid: str, push: Push, kind: str) -> str:
-    if kind not in INTERACTION_WINDOWS:
-        return f"stored:{kind}"  # e.g. a VIEW click or a location report: no window
-    row = {"openid": push.openid, "kind": kind, "at": float(push.created_at), "source": "callback"}
-    add_interactions(engine, appid, [{**row, "dedupe_key": f"cb:{appid}:{push.dedupe_key}"[:128]}])
-    return f"interaction:{kind}"
+def _apply_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Deliveries (one statement for the batch) and mass figures; a report whose send is not written yet is
+    kept as unmatched, and the send applies it when it writes its msg_ids (store.reports.catch_up_*)."""
+    templates = [row for row in rows if row["event"] == reports.TEMPLATE_REPORT]
+    found = reports.deliver(connection, [(row["openid"], row["msg_id"], row["report_status"]) for row in templates])
+    for row in templates:
+        if (row["openid"], row["msg_id"]) not in found:
+            row["outcome"] = f"delivery:{reports.UNMATCHED}"
+    for row in rows:
+        if row["event"] == reports.MASS_REPORT:
+            figures = reports.mass_figures(row["payload"])
+            if history.record_mass_report(connection, row["msg_id"], figures) is None:
+                row["outcome"] = f"mass_report:{reports.UNMATCHED}"
 
 
-def _mass_report(engine: Engine, push: Push) -> str:
-    report: dict[str, Any] = {
-        "status": push.get("Status"),
-        "total": _int(push.get("TotalCount")),
-        "filter": _int(push.get("FilterCount")),
-        "sent": _int(push.get("SentCount")),
-        "error": _int(push.get("ErrorCount")),
-    }
-    run_key = history.record_mass_report(engine, push.get("MsgID") or push.get("MsgId"), report)
-    return "mass_report" if run_key else "mass_report:not_ours"
-
-
-def _template_delivery(engine: Engine, appid: str, push: Push) -> str:
-    status = push.get("Status")
-    msg_id = push.get("MsgID") or push.get("MsgId")
-    with engine.begin() as connection:
-        changed = connection.execute(
-            sa.update(recipients)
-            .where(recipients.c.msg_id == msg_id, recipients.c.openid == push.openid)
-            .values(delivery=status[:32])
-        ).rowcount
-    if status == "failed:user block":
-        mark_fans(engine, appid, [push.openid], blocks_templates=True)
-    return f"delivery:{_TEMPLATE_DELIVERY.get(status, status)}" if changed else "delivery:not_ours"
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value and value.lstrip("-").isdigit() else None
+def _change_fan(connection: sa.Connection, appid: str, push: Push, interactions: dict[str, list]) -> None:
+    """What a new push changes of its fan: following, refusing templates, a customer-service window."""
+    name = push.event.lower() if push.msg_type == "event" else ""
+    if name in ("subscribe", "unsubscribe"):
+        mark_fans(connection, appid, [push.openid], subscribed=name == "subscribe")
+    if name == "templatesendjobfinish" and push.get("Status") == "failed:user block":
+        mark_fans(connection, appid, [push.openid], blocks_templates=True)  # later campaigns leave them out
+    kind = _interaction_kind(push)
+    if kind in INTERACTION_WINDOWS:
+        row = {"openid": push.openid, "kind": kind, "at": float(push.created_at), "source": "callback"}
+        interactions.setdefault(appid, []).append({**row, "dedupe_key": f"cb:{appid}:{push.dedupe_key}"[:128]})

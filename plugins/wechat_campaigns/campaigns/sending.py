@@ -25,7 +25,7 @@ from ..domain.plan import SendSlice, clientmsgid, owns, template_client_msg_id
 from ..domain.render import RenderError
 from ..domain.spec import MessageKind
 from ..domain.templates import lint
-from ..store import history, ledger, quotas
+from ..store import history, ledger, quotas, reports
 from ..store.fans import add_receipts, add_run_receipts, fan_facts, mark_fans, profiles_for_render, tag_ids
 from ..store.ledger import EXCLUDED, FAILED, PENDING, PLANNED, SENDING, SENT, UNKNOWN, Outcome
 from ..wechat.client import TemplateMessage, TemplateSendResult
@@ -322,6 +322,9 @@ def _write(run: CampaignRun, outcomes: Sequence[Outcome], calls: int) -> None:
     with run.engine.begin() as connection:
         ledger.record(run.engine, run.run_key, outcomes, connection=connection)
         quotas.add(connection, run.appid, run.api, run.now(), calls)
+    msg_ids = [o.msg_id for o in outcomes if o.msg_id]
+    if msg_ids:  # WeChat's reports often beat our own record of the send
+        reports.catch_up_deliveries(run.engine, run.appid, run.run_key, msg_ids)
     for errcode, flags in _LEARNT.items():
         learnt = [o.openid for o in outcomes if o.errcode == errcode]
         if learnt:
@@ -478,6 +481,7 @@ def _sendall_accepted(run: CampaignRun, msg_id: str, count_call: bool) -> dict[s
         history.save_mass_job(connection, run.run_key, 0, clientmsgid=clientmsgid(run.run_key, 0), msg_id=msg_id)
         add_run_receipts(connection, run.appid, run.run_key, msg_id, _receipt_key(run, 0))
         quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
+    reports.catch_up_mass_report(run.engine, run.appid, msg_id)
     return {SENT: sent}
 
 
@@ -497,6 +501,7 @@ def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: 
             connection=connection,
         )
         quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
+    reports.catch_up_mass_report(run.engine, run.appid, msg_id)
     return outcomes
 
 

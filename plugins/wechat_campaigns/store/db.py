@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -77,14 +79,28 @@ def dialect_insert(connection: sa.Connection):
     return insert
 
 
-def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING on both databases)."""
+def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
+    """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING on both databases); returns
+    how many rows were new."""
     if not rows:
+        return 0
+    if is_psycopg2(connection) and len(rows) > 1:
+        return _execute_values(connection, table, rows, "ON CONFLICT DO NOTHING")
+    return connection.execute(dialect_insert(connection)(table).on_conflict_do_nothing(), rows).rowcount
+
+
+@contextmanager
+def transaction(bind: Engine | sa.Connection) -> Iterator[sa.Connection]:
+    """The caller's transaction when given a connection in one, else a new one: store functions compose."""
+    if isinstance(bind, sa.Connection):
+        if bind.in_transaction():
+            yield bind
+            return
+        with bind.begin():
+            yield bind
         return
-    if is_psycopg2(connection):
-        _execute_values(connection, table, rows, "ON CONFLICT DO NOTHING")
-        return
-    connection.execute(dialect_insert(connection)(table).on_conflict_do_nothing(), rows)
+    with bind.begin() as connection:
+        yield connection
 
 
 def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -112,7 +128,7 @@ def is_psycopg2(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2"
 
 
-def _execute_values(connection: sa.Connection, table: sa.Table, rows: list[dict], tail: str) -> None:
+def _execute_values(connection: sa.Connection, table: sa.Table, rows: list[dict], tail: str) -> int:
     """Many rows at once on PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT
     with ``tail`` (ON CONFLICT ...). SQLAlchemy's executemany runs a statement per row on psycopg2, which
     makes a million-fan ledger take minutes; COPY also spares building a million VALUES tuples in Python."""
@@ -134,4 +150,6 @@ def _execute_values(connection: sa.Connection, table: sa.Table, rows: list[dict]
     )
     cursor.copy_expert(f"COPY {staging} ({names}) FROM STDIN WITH (FORMAT csv)", text)
     cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {staging} {tail}')  # noqa: S608
+    written = cursor.rowcount
     cursor.execute(f"TRUNCATE {staging}")  # the caller's transaction may load the same table again
+    return written

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from ..domain.clock import SHANGHAI, shanghai_month
 from ..domain.eligibility import INTERACTION_WINDOWS, KF_WINDOWS, FanFacts, Window
 from ..domain.spec import MessageKind
-from .db import dialect_insert, insert_ignoring_duplicates, upsert
+from .db import dialect_insert, insert_ignoring_duplicates, transaction, upsert
 from .ledger import SENDING, SENT, UNKNOWN
 from .schema import fan_tags, fans, interactions, mass_receipts, recipients, runs, tags
 
@@ -26,18 +26,18 @@ IN_CHUNK = 5_000  # openids per IN (...) list: well under SQLite's bound-paramet
 LONGEST_WINDOW = max(rule.duration for rule in KF_WINDOWS.values())
 
 
-def upsert_fans(engine: Engine, appid: str, rows: Sequence[Mapping[str, Any]]) -> None:
+def upsert_fans(bind: Engine | sa.Connection, appid: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or update fans; each row gives ``openid`` and the columns it knows (same columns in every row)."""
     if not rows:
         return
     now = time.time()
-    with engine.begin() as connection:
+    with transaction(bind) as connection:
         upsert(connection, fans, [{**row, "appid": appid, "updated_at": now} for row in rows])
 
 
-def mark_fans(engine: Engine, appid: str, openids: Iterable[str], **flags: Any) -> None:
-    """Record what an API answer taught us, e.g. ``subscribed=False`` after 43004."""
-    upsert_fans(engine, appid, [{"openid": openid, **flags} for openid in set(openids)])
+def mark_fans(bind: Engine | sa.Connection, appid: str, openids: Iterable[str], **flags: Any) -> None:
+    """Record what an API answer or a push taught us, e.g. ``subscribed=False`` after 43004."""
+    upsert_fans(bind, appid, [{"openid": openid, **flags} for openid in set(openids)])
 
 
 def refollowed(engine: Engine, appid: str, openids: Sequence[str]) -> None:
@@ -73,16 +73,12 @@ def tag_ids(engine: Engine, appid: str) -> dict[str, int]:
         return dict(connection.execute(sa.select(tags.c.name, tags.c.tag_id).where(tags.c.appid == appid)).all())
 
 
-def add_interactions(engine: Engine, appid: str, rows: Iterable[Mapping[str, Any]]) -> int:
+def add_interactions(bind: Engine | sa.Connection, appid: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """Interactions (``openid``, ``kind``, ``at`` epoch, ``source``, optional ``dedupe_key``); returns how many
     were new. A row whose dedupe_key was seen before (a WeChat retry, a re-imported file) is skipped."""
     rows = [{"appid": appid, "dedupe_key": None, **row} for row in rows]
-    if not rows:
-        return 0
-    with engine.begin() as connection:
-        before = connection.scalar(sa.select(sa.func.count()).select_from(interactions))
-        insert_ignoring_duplicates(connection, interactions, rows)
-        return connection.scalar(sa.select(sa.func.count()).select_from(interactions)) - before
+    with transaction(bind) as connection:
+        return insert_ignoring_duplicates(connection, interactions, rows)
 
 
 def add_receipts(engine: Engine, appid: str, rows: Iterable[Mapping[str, Any]], connection=None) -> None:

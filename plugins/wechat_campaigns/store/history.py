@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .db import upsert
+from .db import transaction, upsert
 from .schema import mass_jobs, runs
 
 
@@ -79,9 +79,10 @@ def mass_jobs_of(engine: Engine, run_key: str) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def record_mass_report(engine: Engine, msg_id: str, report: Mapping[str, Any]) -> str | None:
-    """WeChat's MASSSENDJOBFINISH figures for one job; returns the run it belongs to (None if not ours)."""
-    with engine.begin() as connection:
+def record_mass_report(bind: Engine | sa.Connection, msg_id: str, report: Mapping[str, Any]) -> str | None:
+    """WeChat's MASSSENDJOBFINISH figures for one job; returns the run it belongs to (None: no job of ours has
+    this msg_id, or not yet)."""
+    with transaction(bind) as connection:
         run_key = connection.scalar(sa.select(mass_jobs.c.run_key).where(mass_jobs.c.msg_id == msg_id))
         if run_key is None:
             return None

@@ -224,7 +224,18 @@ callback_events = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("outcome", sa.String(64)),  # what the push changed, e.g. "interaction:text", "mass_report"
     sa.Column("payload", sa.JSON),
+    # A job-finish report's MsgID and Status, so that a send that writes its msg_ids after the report arrived
+    # still finds it (store.reports.catch_up).
+    sa.Column("msg_id", sa.String(64)),
+    sa.Column("report_status", sa.String(32)),
     sa.Index("ix_callback_events_received", "appid", "received_at"),
+    sa.Index(
+        "ix_callback_events_msg",
+        "appid",
+        "msg_id",
+        postgresql_where=sa.text("msg_id IS NOT NULL"),
+        sqlite_where=sa.text("msg_id IS NOT NULL"),
+    ),
 )
 
 # Where an audience sync stands, so that a sync stopped by a quota resumes where it stopped.

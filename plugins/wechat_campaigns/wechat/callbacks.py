@@ -98,11 +98,18 @@ class Push:
         return int(self.get("CreateTime") or 0)
 
     @property
+    def msg_id(self) -> str:
+        """A message's MsgId, or the MsgID of the send a job-finish report is about."""
+        return self.get("MsgId") or self.get("MsgID")
+
+    @property
     def dedupe_key(self) -> str:
-        """WeChat retries a push up to three times: messages repeat their MsgId, events their sender+time."""
+        """WeChat retries a push up to three times: messages repeat their MsgId, events their sender+time
+        (and a job-finish report its MsgID: one fan may get two templates in the same second)."""
         if self.get("MsgId"):
             return f"msg:{self.get('MsgId')}"
-        return f"event:{self.openid}:{self.created_at}:{self.event}"
+        report = f":{self.get('MsgID')}" if self.get("MsgID") else ""
+        return f"event:{self.openid}:{self.created_at}:{self.event}{report}"
 
 
 def parse_xml(body: bytes) -> Push:

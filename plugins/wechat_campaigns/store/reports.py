@@ -1,0 +1,150 @@
+"""Pushes from WeChat, kept once, and its job-finish reports matched to our sends whichever comes first.
+
+WeChat pushes ``TEMPLATESENDJOBFINISH`` within a second of a send, often before the send task has written
+the fan's msg_id; ``MASSSENDJOBFINISH`` may likewise beat the mass job's msg_id. So both sides look for the
+other: the push applies itself to the recipient (or job) it finds, and the send, once its msg_ids are
+committed, applies the reports already stored for them (``catch_up``).
+
+On PostgreSQL the two transactions could pass each other unseen (each reading before the other commits), so
+a report's transaction holds a shared advisory lock of its account and ``catch_up`` an exclusive one: a
+catch-up waits for the reports in flight, and reports that come during it wait for it. SQLite runs one
+write transaction at a time, which gives the same order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from . import history
+from .db import is_psycopg2
+from .schema import callback_events as events
+from .schema import recipients
+
+TEMPLATE_REPORT, MASS_REPORT = "TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH"
+UNMATCHED = "unmatched"  # a report no send of ours has claimed (yet): kept, and said so
+_IN_CHUNK = 900  # msg_ids per IN list, under SQLite's parameter limit
+
+
+# Statements are built once and given their values as parameters: building one per push (``.values(...)``)
+# cost more of the receiver's CPU than the database's work.
+_DELIVER = (
+    sa.update(recipients)
+    .where(recipients.c.msg_id == sa.bindparam("m"), recipients.c.openid == sa.bindparam("o"))
+    .values(delivery=sa.bindparam("s"))
+)
+
+
+@cache
+def _keep(dialect: str) -> sa.Insert:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(events)
+    return insert.on_conflict_do_nothing().returning(events.c.appid, events.c.dedupe_key)
+
+
+def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """Keep pushes; returns the (appid, dedupe_key) of those that are new. A key seen before (a WeChat
+    retry) is left out by the insert itself: the table's unique key is the only check."""
+    if not rows:
+        return set()
+    found = connection.execute(_keep(connection.dialect.name), [dict(row) for row in rows]).all()
+    return {(row.appid, row.dedupe_key) for row in found}
+
+
+def hold_account(connection: sa.Connection, appid: str, *, exclusive: bool = False) -> None:
+    """Order report transactions against catch-ups of the same account (PostgreSQL; see the module doc)."""
+    if connection.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    connection.execute(sa.text(f"SELECT {function}(:key)"), {"key": _lock_key(appid)})
+
+
+def _lock_key(appid: str) -> int:
+    return zlib.crc32(f"wechat-reports:{appid}".encode())
+
+
+def deliver(connection: sa.Connection, reports: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """Template reports (openid, msg_id, status) for recipients whose msg_id is written; returns the
+    (openid, msg_id) pairs that found theirs. One statement on PostgreSQL, however many reports."""
+    if not reports:
+        return set()
+    if is_psycopg2(connection):
+        from psycopg2.extras import execute_values
+
+        found = execute_values(
+            connection.connection.cursor(),
+            "UPDATE recipients AS r SET delivery = v.s FROM (VALUES %s) AS v(o, m, s) "
+            "WHERE r.msg_id = v.m AND r.openid = v.o RETURNING r.openid, r.msg_id",
+            list(reports),
+            page_size=len(reports),
+            fetch=True,
+        )
+        return {tuple(row) for row in found}
+    return {(o, m) for o, m, s in reports if connection.execute(_DELIVER, {"m": m, "o": o, "s": s}).rowcount}
+
+
+def catch_up_deliveries(engine: Engine, appid: str, run_key: str, msg_ids: Sequence[str]) -> int:
+    """Apply the template reports that arrived before these msg_ids of the run were written; returns how
+    many recipients got their delivery."""
+    applied = 0
+    for start in range(0, len(msg_ids), _IN_CHUNK):
+        chunk = list(msg_ids[start : start + _IN_CHUNK])
+        with engine.begin() as connection:
+            hold_account(connection, appid, exclusive=True)
+            applied += _catch_up_chunk(connection, appid, run_key, chunk)
+    return applied
+
+
+def _catch_up_chunk(connection: sa.Connection, appid: str, run_key: str, msg_ids: list[str]) -> int:
+    waiting = (events.c.appid == appid) & (events.c.event == TEMPLATE_REPORT) & events.c.msg_id.in_(msg_ids)
+    applied = connection.execute(
+        sa.update(recipients)
+        .where(
+            recipients.c.run_key == run_key,
+            recipients.c.msg_id.in_(msg_ids),
+            recipients.c.msg_id == events.c.msg_id,
+            recipients.c.openid == events.c.openid,
+            waiting,
+        )
+        .values(delivery=events.c.report_status)
+    ).rowcount
+    if applied:
+        connection.execute(
+            sa.update(events)
+            .where(waiting, events.c.outcome == f"delivery:{UNMATCHED}")
+            .values(outcome=sa.literal("delivery:") + events.c.report_status)
+        )
+    return applied
+
+
+def catch_up_mass_report(engine: Engine, appid: str, msg_id: str) -> bool:
+    """Apply the MASSSENDJOBFINISH that arrived before this job's msg_id was written, if one did."""
+    with engine.begin() as connection:
+        hold_account(connection, appid, exclusive=True)
+        mine = (events.c.appid == appid) & (events.c.event == MASS_REPORT) & (events.c.msg_id == msg_id)
+        payload = connection.scalar(sa.select(events.c.payload).where(mine, events.c.outcome != "mass_report").limit(1))
+        if payload is None or history.record_mass_report(connection, msg_id, mass_figures(payload)) is None:
+            return False
+        connection.execute(sa.update(events).where(mine).values(outcome="mass_report"))
+    return True
+
+
+def mass_figures(fields: Mapping[str, str]) -> dict[str, Any]:
+    """A MASSSENDJOBFINISH's status and counts (WeChat's TotalCount, FilterCount, SentCount, ErrorCount)."""
+    return {
+        "status": (fields.get("Status") or "")[:32],
+        "total": _int(fields.get("TotalCount")),
+        "filter": _int(fields.get("FilterCount")),
+        "sent": _int(fields.get("SentCount")),
+        "error": _int(fields.get("ErrorCount")),
+    }
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and len(value) < 12 and value.lstrip("-").isdigit() else None
