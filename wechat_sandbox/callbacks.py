@@ -3,7 +3,9 @@
 Each push is a POST of XML to ``callback_url?signature=&timestamp=&nonce=&openid=`` (plus
 ``encrypt_type=aes&msg_signature=`` in compat/safe mode). Delivery runs in asyncio tasks so that the API
 call that caused the push is not slowed down; WeChat tries 3 times when the receiver does not answer 200
-within 5 seconds, and every attempt is kept in the push log for the admin API.
+within 5 seconds, and every attempt is kept in the push log for the admin API. The 5 seconds count from the
+request's connection, not from a wait for one of the sandbox's own: a campaign's reports leave as fast as
+WeChat's would (aiohttp, which costs a fraction of httpx's CPU per request).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 
 from . import crypto
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 ATTEMPTS = 3
 RETRY_PAUSE = 0.2
 BODY_KEEP = 2000  # characters of each receiver answer kept in the log
+PUSH_CONNECTIONS = 256  # pushes in flight at once, per sandbox
 LOG_KEEP = 50_000  # pushes kept in the log; older ones are dropped so a long run does not grow forever
 
 
@@ -52,7 +55,7 @@ class CallbackPusher:
         self.log: list[dict[str, Any]] = []
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
 
     def reset(self) -> None:
         for task in self._tasks:
@@ -64,12 +67,13 @@ class CallbackPusher:
     async def close(self) -> None:
         self.reset()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
-            self._client = httpx.AsyncClient(trust_env=False)
+            connector = aiohttp.TCPConnector(limit=PUSH_CONNECTIONS)
+            self._client = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._client
 
     def push(self, account: Account, event: str, openid: str, fields: list[tuple[str, Any]]) -> dict[str, Any] | None:
@@ -122,11 +126,14 @@ class CallbackPusher:
             attempt: dict[str, Any] = {"attempt": number, "at": self.clock.iso()}
             started = time.monotonic()
             try:
-                response = await self._http().post(
-                    entry["url"], content=entry["body"].encode(), headers=headers, timeout=timeout
-                )
-                attempt.update(status_code=response.status_code, response=response.text[:BODY_KEEP])
-            except httpx.HTTPError as exc:
+                async with self._http().post(
+                    entry["url"], data=entry["body"].encode(), headers=headers, timeout=_timeout(timeout)
+                ) as response:
+                    text = await response.text()
+                attempt.update(status_code=response.status, response=text[:BODY_KEEP])
+            except TimeoutError:
+                attempt.update(status_code=None, error=f"ReadTimeout: no answer within {timeout:g} s")
+            except aiohttp.ClientError as exc:
                 attempt.update(status_code=None, error=f"{type(exc).__name__}: {exc}"[:BODY_KEEP])
             attempt["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
             entry["attempts"].append(attempt)
@@ -157,15 +164,15 @@ class CallbackPusher:
         }
         url = _with_query(account.callback_url, query)
         try:
-            response = await self._http().get(url, timeout=float(account.callback_timeout))
-        except httpx.HTTPError as exc:
+            async with self._http().get(url, timeout=_timeout(float(account.callback_timeout))) as response:
+                body, status = await response.text(), response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return {"ok": False, "url": url, "echostr": echostr, "error": f"{type(exc).__name__}: {exc}"}
-        body = response.text
         return {
-            "ok": response.status_code == 200 and body.strip() == echostr,
+            "ok": status == 200 and body.strip() == echostr,
             "url": url,
             "echostr": echostr,
-            "status_code": response.status_code,
+            "status_code": status,
             "body": body[:BODY_KEEP],
         }
 
@@ -173,6 +180,11 @@ class CallbackPusher:
         return [
             e for e in self.log if (appid is None or e["appid"] == appid) and (event is None or e["event"] == event)
         ]
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """WeChat's wait for the receiver: to connect, and for its answer (not for a free connection here)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
 def _with_query(url: str, query: dict[str, str]) -> str:

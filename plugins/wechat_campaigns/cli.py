@@ -4,6 +4,7 @@
     wechat-campaigns history RUN [--json] [--recipient-status S] [--limit N]
     wechat-campaigns import receipts|interactions|fans FILE [--conn wechat_default]
     wechat-campaigns serve-callbacks [--host H] [--port 8081] [--workers N]
+    wechat-campaigns prune-callbacks [--older-than-days 90]
     wechat-campaigns migrate
 
 The store is the ``wechat_store`` Airflow connection (or ``--store URL``).
@@ -20,6 +21,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .campaigns.sent import delivery
 from .domain.clock import SHANGHAI
 from .store import history, ledger
 from .store.db import engine_for, upgrade
@@ -60,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="processes (each one core's worth of pushes)")
     serve.set_defaults(handler=_serve_callbacks)
 
+    prune = commands.add_parser("prune-callbacks", help="delete stored pushes older than a number of days")
+    prune.add_argument("--older-than-days", type=int, default=90, help="default 90, as the maintenance DAG")
+    prune.set_defaults(handler=_prune_callbacks)
+
     migrate = commands.add_parser("migrate", help="bring the store's schema up to date")
     migrate.set_defaults(handler=lambda args, url: print(f"store schema is current ({url.split('@')[-1]})") or 0)
     return parser
@@ -76,6 +82,9 @@ def _history(args: argparse.Namespace, url: str) -> int:
     if args.run:
         return _show_run(args, engine)
     runs = history.list_runs(engine, limit=args.limit, filters={"kind": args.kind, "status": args.status})
+    for run in runs:
+        if run.get("kind") == "template":
+            run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
     if args.json:
         print(json.dumps(runs, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -105,7 +114,16 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
         "unknown": by_status.get("unknown", ""),
         "why not": _reasons(counts.get("reasons", {})),
         "WeChat sent/filtered": f"{report['sent']}/{report['filter']}" if report.get("jobs_reported") else "",
+        "delivered": _delivered(run.get("delivery")),
     }
+
+
+def _delivered(summary: dict[str, Any] | None) -> str:
+    """A template run's delivered count and why the others were not, e.g. ``9850; not: user_block 150``."""
+    if not summary:
+        return ""
+    missed = ", ".join(f"{reason} {n}" for reason, n in sorted(summary["not_delivered"].items()))
+    return f"{summary['delivered']}; not: {missed}" if missed else str(summary["delivered"])
 
 
 def _reasons(reasons: dict[str, int]) -> str:
@@ -129,9 +147,18 @@ def _show_run(args: argparse.Namespace, engine) -> int:
         return 1
     rows = ledger.recipients_page(engine, run["run_key"], limit=args.limit, status=args.recipient_status)
     recipients = [
-        {"openid": r.openid, "status": r.status, "reason": r.reason, "errcode": r.errcode, "msg_id": r.msg_id}
+        {
+            "openid": r.openid,
+            "status": r.status,
+            "reason": r.reason,
+            "errcode": r.errcode,
+            "msg_id": r.msg_id,
+            "delivery": r.delivery,
+        }
         for r in rows
     ]
+    if run.get("kind") == "template":
+        run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
     if args.json:
         print(json.dumps({"run": run, "recipients": recipients}, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -146,6 +173,18 @@ def _show_run(args: argparse.Namespace, engine) -> int:
 def _by_suffix(engine, suffix: str) -> dict[str, Any] | None:
     matches = [run for run in history.list_runs(engine, limit=1000) if run["run_key"].endswith(suffix)]
     return matches[0] if len(matches) == 1 else None
+
+
+def _prune_callbacks(args: argparse.Namespace, url: str) -> int:
+    from .integration.maintenance import prune_callback_events
+
+    try:
+        done = prune_callback_events(args.older_than_days, url)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{done['deleted']} callback events older than {args.older_than_days} days deleted")
+    return 0
 
 
 def _serve_callbacks(args: argparse.Namespace, url: str) -> int:

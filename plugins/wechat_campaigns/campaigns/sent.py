@@ -12,6 +12,8 @@ from typing import Any
 
 # Airflow run states that mean a run will not send any more (a marketer marked it failed to cancel it).
 _STOPPED = {"failed", "success"}
+# WeChat's TEMPLATESENDJOBFINISH statuses other than success, as reasons a fan got no message.
+_NOT_DELIVERED = {"failed:user block": "user_block", "failed: system failed": "system_failed"}
 
 
 def display_status(row: Mapping[str, Any], airflow_state: str | None, now: float | None = None) -> str:
@@ -52,3 +54,24 @@ def reasons(row: Mapping[str, Any], live: Mapping[str, int] | None = None) -> li
         status, _, reason = key.partition(":")
         result.append({"status": status, "reason": reason, "count": n})
     return sorted(result, key=lambda item: -item["count"])
+
+
+def delivery(reported: Mapping[str, int]) -> dict[str, Any]:
+    """What WeChat's template reports said, by recipients: delivered, and not delivered by reason (a fan who
+    refused templates after the send was accepted is ``user_block``). Unknown statuses count as ``other``."""
+    not_delivered: dict[str, int] = {}
+    for status, n in reported.items():
+        if status != "success":
+            reason = not_delivered_reason(status)
+            not_delivered[reason] = not_delivered.get(reason, 0) + n
+    return {"delivered": reported.get("success", 0), "not_delivered": not_delivered}
+
+
+def not_delivered_reason(status: str) -> str:
+    return _NOT_DELIVERED.get(status, "other")
+
+
+def delivery_reasons(reported: Mapping[str, int]) -> list[dict]:
+    """The not-delivered fans as rows of the Sent page's reasons table."""
+    summary = delivery(reported)["not_delivered"]
+    return [{"status": "not_delivered", "reason": reason, "count": n} for reason, n in summary.items()]

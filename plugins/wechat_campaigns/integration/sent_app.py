@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from ..campaigns.sent import display_status, funnel, reasons
+from ..campaigns.sent import delivery, delivery_reasons, display_status, funnel, not_delivered_reason, reasons
 from ..domain.clock import SHANGHAI, parse_local_datetime
 from ..store import history, ledger
 from ..store.db import engine_for, ready
@@ -104,14 +104,14 @@ def _run_view(key: str) -> dict[str, Any]:
         raise HTTPException(404, f"no campaign run {key!r}")
     finished = bool(row.get("counts"))
     live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
-    delivered = None
-    if row.get("kind") == "template":
-        delivered = ledger.delivery_counts(_engine(), key).get("success")
+    reported = ledger.delivery_counts(_engine(), key) if row.get("kind") == "template" else {}
     row["display_status"] = display_status(row, _airflow_states([row]).get(row.get("dag_run_id")))
+    if reported:
+        row["delivery"] = delivery(reported)
     return {
         "run": row,
-        "funnel": funnel(row, live_status, delivered),
-        "reasons": reasons(row, live_reasons),
+        "funnel": funnel(row, live_status, row["delivery"]["delivered"] if reported else None),
+        "reasons": sorted(reasons(row, live_reasons) + delivery_reasons(reported), key=lambda r: -r["count"]),
         "airflow_url": f"/dags/{quote(row.get('dag_id') or '')}/runs/{quote(row.get('dag_run_id') or '', safe='')}",
     }
 
@@ -137,6 +137,15 @@ def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M") if epoch else ""
 
 
+def _delivery_label(status: str | None, words: dict[str, str], lang: str) -> str:
+    """A recipient's delivery as WeChat reported it, in the marketer's words (never WeChat's raw text)."""
+    if not status:
+        return ""
+    if status == "success":
+        return words["delivered"]
+    return f"{words['not_delivered']}: {reason_label(not_delivered_reason(status), lang)}"
+
+
 def _context(request: Request, **values: Any) -> dict[str, Any]:
     lang = language(request.headers.get("accept-language"))
     words = LABELS[lang]
@@ -146,6 +155,7 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
         "t": words,
         "label": lambda key: words.get(key, key),
         "why": lambda reason: reason_label(reason, lang),
+        "delivery_label": lambda status: _delivery_label(status, words, lang),
         "when": _when,
         "quote": lambda value: quote(str(value), safe=""),
         **values,

@@ -53,11 +53,13 @@ LABELS: dict[str, dict[str, str]] = {
         "scheduled": "Scheduled, not sent yet",
         "sending": "Sending",
         "completed": "Completed",
+        "partial": "Partly sent",
         "rejected": "Rejected",
         "dry_run": "Dry run",
         "cancelled": "Cancelled",
         "excluded": "left out",
         "planned": "planned",
+        "not_delivered": "not delivered",
     },
     "zh": {
         "title": "已发送",
@@ -109,11 +111,13 @@ LABELS: dict[str, dict[str, str]] = {
         "scheduled": "定时，尚未发送",
         "sending": "发送中",
         "completed": "已完成",
+        "partial": "部分发送",
         "rejected": "已拒绝",
         "dry_run": "试运行",
         "cancelled": "已取消",
         "excluded": "未发送",
         "planned": "计划发送",
+        "not_delivered": "未送达",
     },
 }
 
@@ -134,6 +138,9 @@ REASONS_ZH = {
     "invalid_template_value": "模板字段不符合规则",
     "interrupted": "发送中断，结果未知",
     "no_answer": "无应答，结果未知",
+    "user_block": "发送后用户拒收",
+    "system_failed": "微信系统失败",
+    "other": "其他原因",
 }
 
 

@@ -148,3 +148,27 @@ def mass_figures(fields: Mapping[str, str]) -> dict[str, Any]:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value and len(value) < 12 and value.lstrip("-").isdigit() else None
+
+
+def prune(engine: Engine, received_before: float, chunk: int = 10_000) -> int:
+    """Delete the pushes received before ``received_before`` (epoch seconds), ``chunk`` rows a transaction so
+    that SQLite's writers are never held up for long; returns how many went. What they changed stays: the
+    recipients' deliveries, the mass jobs' figures, interactions and fans are kept in their own tables."""
+    with engine.connect() as connection:
+        appids = list(connection.scalars(sa.select(events.c.appid).distinct()))
+    deleted = 0
+    for appid in appids:
+        while True:
+            old = (
+                sa.select(events.c.dedupe_key)
+                .where(events.c.appid == appid, events.c.received_at < received_before)
+                .limit(chunk)
+            )
+            with engine.begin() as connection:
+                gone = connection.execute(
+                    sa.delete(events).where(events.c.appid == appid, events.c.dedupe_key.in_(old.scalar_subquery()))
+                ).rowcount
+            deleted += gone
+            if gone < chunk:
+                break
+    return deleted
