@@ -119,7 +119,7 @@ def _apply_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> Non
     for row in rows:
         if row["event"] == reports.MASS_REPORT:
             figures = reports.mass_figures(row["payload"])
-            if history.record_mass_report(connection, row["msg_id"], figures) is None:
+            if history.record_mass_report(connection, row["appid"], row["msg_id"], figures) is None:
                 row["outcome"] = f"mass_report:{reports.UNMATCHED}"
 
 

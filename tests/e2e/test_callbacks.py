@@ -94,8 +94,10 @@ def test_customer_service_reaches_exactly_the_fans_whose_window_the_callbacks_op
     assert campaign.history(run)["counts"]["reasons"] == {"excluded:outside_48h": 5}
 
 
-def test_mass_job_finish_fills_in_wechats_figures(callback_campaign):
-    campaign = callback_campaign("compat")
+@pytest.mark.parametrize("finish_delay", [0.05, 0], ids=["reported later", "reported at once"])
+def test_mass_job_finish_fills_in_wechats_figures(callback_campaign, finish_delay):
+    """WeChat may report the job as soon as it is done (the store-level race is in test_report_order.py)."""
+    campaign = callback_campaign("compat", mass_finish_delay=finish_delay)
     admin, appid = campaign.account.admin, campaign.account.appid
     admin.add_fans(appid, fans=[{"openid": FANS[5], "mass_received_this_month": 4}])  # a console send we never saw
     run = campaign.run(message_type="mass", wechat_conn_id=campaign.conn_id, tag="crowd", text="冬季上新")

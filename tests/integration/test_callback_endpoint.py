@@ -161,3 +161,12 @@ def test_unknown_events_are_kept_not_dropped(clean):
     assert row["event"] == "kf_create_session" and row["outcome"] == "stored"
     assert row["payload"]["KfAccount"] == "test1@kf"
     assert recorded(clean) == (1, 0)  # kept, and opens no window
+
+
+def test_a_bad_signature_is_refused_before_the_body_is_read_as_xml(clean):
+    """An unsigned body is never parsed: malformed XML with a wrong signature is a signature refusal (403),
+    and a signed but malformed body only then a malformed one (400)."""
+    junk = b"<xml>" + b"<a>" * 20_000
+    assert post(clean, PLAIN, junk, signature="0" * 40).status_code == 403
+    assert post(clean, PLAIN, junk).status_code == 400
+    assert recorded(clean) == (0, 0)

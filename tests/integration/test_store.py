@@ -128,8 +128,9 @@ def test_history_rows_and_mass_reports(any_store_url):
         history.save_mass_job(connection, "wechat_campaign/r1", 0, clientmsgid="c0", msg_id="1001")
         history.save_mass_job(connection, "wechat_campaign/r1", 1, clientmsgid="c1", msg_id="1002")
     report = {"status": "send success", "total": 10, "filter": 8, "sent": 8, "error": 0}
-    assert history.record_mass_report(engine, "1001", report) == "wechat_campaign/r1"
-    assert history.record_mass_report(engine, "999", report) is None
+    assert history.record_mass_report(engine, APPID, "1001", report) == "wechat_campaign/r1"
+    assert history.record_mass_report(engine, APPID, "999", report) is None
+    assert history.record_mass_report(engine, "wxanotheraccount01", "1002", report) is None  # not that account's
     run = history.get_run(engine, "wechat_campaign/r1")
     assert run["status"] == "completed" and run["kind"] == "mass"
     assert run["wechat_report"]["sent"] == 8 and run["wechat_report"]["jobs_reported"] == 1

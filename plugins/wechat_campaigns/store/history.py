@@ -79,16 +79,22 @@ def mass_jobs_of(engine: Engine, run_key: str) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def record_mass_report(bind: Engine | sa.Connection, msg_id: str, report: Mapping[str, Any]) -> str | None:
-    """WeChat's MASSSENDJOBFINISH figures for one job; returns the run it belongs to (None: no job of ours has
-    this msg_id, or not yet)."""
+def record_mass_report(bind: Engine | sa.Connection, appid: str, msg_id: str, report: Mapping[str, Any]) -> str | None:
+    """WeChat's MASSSENDJOBFINISH figures for one job of the account; returns the run it belongs to (None: no
+    job of ours has this msg_id, or not yet)."""
     with transaction(bind) as connection:
-        run_key = connection.scalar(sa.select(mass_jobs.c.run_key).where(mass_jobs.c.msg_id == msg_id))
-        if run_key is None:
+        job = connection.execute(
+            sa.select(mass_jobs.c.run_key, mass_jobs.c.batch_no)
+            .join(runs, runs.c.run_key == mass_jobs.c.run_key)
+            .where(mass_jobs.c.msg_id == msg_id, runs.c.appid == appid)
+            .order_by(mass_jobs.c.submitted_at.desc())
+            .limit(1)
+        ).first()
+        if job is None:
             return None
         connection.execute(
             sa.update(mass_jobs)
-            .where(mass_jobs.c.msg_id == msg_id)
+            .where(mass_jobs.c.run_key == job.run_key, mass_jobs.c.batch_no == job.batch_no)
             .values(
                 wechat_status=report.get("status"),
                 total_count=report.get("total"),
@@ -98,28 +104,21 @@ def record_mass_report(bind: Engine | sa.Connection, msg_id: str, report: Mappin
                 finished_at=time.time(),
             )
         )
-        totals = connection.execute(
-            sa.select(
-                sa.func.sum(mass_jobs.c.total_count),
-                sa.func.sum(mass_jobs.c.filter_count),
-                sa.func.sum(mass_jobs.c.sent_count),
-                sa.func.sum(mass_jobs.c.error_count),
-                sa.func.count(mass_jobs.c.finished_at),
-                sa.func.count(),
-            ).where(mass_jobs.c.run_key == run_key)
-        ).one()
-        connection.execute(
-            sa.update(runs)
-            .where(runs.c.run_key == run_key)
-            .values(
-                wechat_report={
-                    "total": totals[0],
-                    "filter": totals[1],
-                    "sent": totals[2],
-                    "error": totals[3],
-                    "jobs_reported": totals[4],
-                    "jobs": totals[5],
-                }
-            )
-        )
-    return run_key
+        _sum_mass_reports(connection, job.run_key)
+    return job.run_key
+
+
+def _sum_mass_reports(connection: sa.Connection, run_key: str) -> None:
+    """The run's WeChat figures: the sum of its jobs' reports so far."""
+    totals = connection.execute(
+        sa.select(
+            sa.func.sum(mass_jobs.c.total_count),
+            sa.func.sum(mass_jobs.c.filter_count),
+            sa.func.sum(mass_jobs.c.sent_count),
+            sa.func.sum(mass_jobs.c.error_count),
+            sa.func.count(mass_jobs.c.finished_at),
+            sa.func.count(),
+        ).where(mass_jobs.c.run_key == run_key)
+    ).one()
+    report = dict(zip(("total", "filter", "sent", "error", "jobs_reported", "jobs"), totals, strict=True))
+    connection.execute(sa.update(runs).where(runs.c.run_key == run_key).values(wechat_report=report))

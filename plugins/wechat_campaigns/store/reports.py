@@ -129,7 +129,7 @@ def catch_up_mass_report(engine: Engine, appid: str, msg_id: str) -> bool:
         hold_account(connection, appid, exclusive=True)
         mine = (events.c.appid == appid) & (events.c.event == MASS_REPORT) & (events.c.msg_id == msg_id)
         payload = connection.scalar(sa.select(events.c.payload).where(mine, events.c.outcome != "mass_report").limit(1))
-        if payload is None or history.record_mass_report(connection, msg_id, mass_figures(payload)) is None:
+        if payload is None or history.record_mass_report(connection, appid, msg_id, mass_figures(payload)) is None:
             return False
         connection.execute(sa.update(events).where(mine).values(outcome="mass_report"))
     return True

@@ -1,0 +1,112 @@
+"""Job-finish reports count whichever comes first: the report, or our record of the send it is about. On
+both databases; on PostgreSQL also with reports and sends racing in threads, as a receiver and a send task do."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from wechat_campaigns.inbound import record_push
+from wechat_campaigns.store import history, ledger, reports
+from wechat_campaigns.store.db import engine_for
+from wechat_campaigns.store.ledger import Outcome
+from wechat_campaigns.wechat.callbacks import parse_xml
+
+APPID, RUN = "wxreportorder000001", "wechat_campaign/manual__order"
+
+
+def template_report(openid: str, msg_id: int, status: str = "success") -> bytes:
+    return (
+        f"<xml><FromUserName>{openid}</FromUserName><CreateTime>1764000000</CreateTime><MsgType>event</MsgType>"
+        f"<Event>TEMPLATESENDJOBFINISH</Event><MsgID>{msg_id}</MsgID><Status>{status}</Status></xml>"
+    ).encode()
+
+
+def mass_report(msg_id: int) -> bytes:
+    return (
+        f"<xml><FromUserName>mphelper</FromUserName><CreateTime>1764000000</CreateTime><MsgType>event</MsgType>"
+        f"<Event>MASSSENDJOBFINISH</Event><MsgID>{msg_id}</MsgID><Status>send success</Status>"
+        "<TotalCount>10</TotalCount><FilterCount>9</FilterCount><SentCount>9</SentCount><ErrorCount>0</ErrorCount></xml>"
+    ).encode()
+
+
+def fan(i: int) -> str:
+    return f"oReportOrder{i:016d}"
+
+
+def sent(engine, fans: range) -> None:
+    """What the send task writes after WeChat accepted each fan's template, then its catch-up."""
+    outcomes = [Outcome(fan(i), "sent", msg_id=str(9000 + i)) for i in fans]
+    ledger.record(engine, RUN, outcomes)
+    reports.catch_up_deliveries(engine, APPID, RUN, [o.msg_id for o in outcomes])
+
+
+def test_template_reports_that_beat_the_send_are_applied_when_it_is_written(any_store_url):
+    engine = engine_for(any_store_url)
+    history.save_run(engine, RUN, status="sending", kind="template", appid=APPID)
+    ledger.add_recipients(engine, RUN, [fan(i) for i in range(4)])
+    assert record_push(engine, APPID, parse_xml(template_report(fan(0), 9000))) == "delivery:unmatched"
+    assert record_push(engine, APPID, parse_xml(template_report(fan(1), 9001, "failed:user block"))) == (
+        "delivery:unmatched"
+    )
+    sent(engine, range(4))  # fans 0 and 1 were reported before this; 2 and 3 after
+    assert record_push(engine, APPID, parse_xml(template_report(fan(2), 9002))) == "delivery:success"
+    assert ledger.delivery_counts(engine, RUN) == {"success": 2, "failed:user block": 1}
+    for body in (template_report(fan(0), 9000), template_report(fan(2), 9002)):  # WeChat's retries
+        assert record_push(engine, APPID, parse_xml(body)) == "duplicate"
+    assert ledger.delivery_counts(engine, RUN) == {"success": 2, "failed:user block": 1}
+
+
+def test_a_report_for_a_message_we_never_sent_is_kept_and_says_so(any_store_url):
+    engine = engine_for(any_store_url)
+    assert record_push(engine, APPID, parse_xml(template_report(fan(7), 123))) == "delivery:unmatched"
+    assert record_push(engine, APPID, parse_xml(mass_report(456))) == "mass_report:unmatched"
+
+
+def test_a_mass_report_that_beats_the_jobs_msg_id_is_applied_when_it_is_written(any_store_url):
+    engine = engine_for(any_store_url)
+    history.save_run(engine, RUN, status="sending", kind="mass", appid=APPID)
+    with engine.begin() as connection:
+        history.save_mass_job(connection, RUN, 0, clientmsgid="c0", recipients=10)  # submitted, no answer yet
+    assert record_push(engine, APPID, parse_xml(mass_report(777))) == "mass_report:unmatched"
+    with engine.begin() as connection:  # WeChat's answer, written down
+        history.save_mass_job(connection, RUN, 0, clientmsgid="c0", msg_id="777")
+    assert reports.catch_up_mass_report(engine, APPID, "777")
+    report = history.get_run(engine, RUN)["wechat_report"]
+    assert (report["sent"], report["filter"], report["jobs_reported"]) == (9, 9, 1)
+    assert record_push(engine, APPID, parse_xml(mass_report(777))) == "duplicate"
+
+
+def test_racing_reports_and_sends_lose_no_report_on_postgresql(pg_store_url):
+    """A receiver's threads apply 2,000 reports while a send task writes the same fans in waves, in a random
+    order: every fan ends delivered, each exactly once."""
+    engine = engine_for(pg_store_url)
+    fans = 2_000
+    history.save_run(engine, RUN, status="sending", kind="template", appid=APPID)
+    ledger.add_recipients(engine, RUN, [fan(i) for i in range(fans)])
+    order = list(range(fans))
+    random.Random(3).shuffle(order)
+    failures: list[BaseException] = []
+
+    def receiver(part: list[int]) -> None:
+        try:
+            for i in part:
+                record_push(engine, APPID, parse_xml(template_report(fan(i), 9000 + i)))
+        except BaseException as exc:
+            failures.append(exc)
+
+    def sender() -> None:
+        try:
+            for start in range(0, fans, 50):
+                sent(engine, range(start, start + 50))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=receiver, args=(order[k::4],)) for k in range(4)]
+    threads.append(threading.Thread(target=sender))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert ledger.delivery_counts(engine, RUN) == {"success": fans}
