@@ -55,6 +55,17 @@ def benchmarks() -> list[tuple[str, list[str]]]:
         ("mass send to a 1,000,000-fan tag", ["mass_send.py"]),
         ("Sent page with a 1,000,000-recipient run on SQLite", ["sent_page.py"]),
     ]
+    for stored in (0, 1_000_000):
+        runs.append(
+            (f"callback receiver on SQLite, {stored:,} events stored", ["callbacks.py", "--stored", str(stored)])
+        )
+        if callbacks_db := fresh_postgres(f"bench_callbacks_{stored}"):
+            runs.append(
+                (
+                    f"callback receiver on PostgreSQL, {stored:,} events stored",
+                    ["callbacks.py", "--stored", str(stored), "--postgres", callbacks_db],
+                )
+            )
     if planning_db := fresh_postgres("bench_planning"):
         runs.append(("planning 1,000,000 fans on PostgreSQL", ["planning_scale.py", "--postgres", planning_db]))
     if sent_db := fresh_postgres("bench_sent"):
@@ -116,6 +127,27 @@ def table(figures: list[dict]) -> list[tuple[str, str, str, str]]:
         rows.append(
             (f"Sent page, slowest page, {s['database']}", f"{slowest * 1000:.0f} ms", "< 1 s", _met(slowest < 1))
         )
+    rows += _callback_rows(by_kind.get("callbacks", []))
+    return rows
+
+
+CALLBACK_GOALS = {"PostgreSQL": 2_000, "SQLite": 500}  # pushes/s from one receiver process
+
+
+def _callback_rows(figures: list[dict]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    empty = {f["database"]: f for f in figures if f["stored"] == 0}
+    for f in figures:
+        goal = CALLBACK_GOALS[f["database"]]
+        measured = f"{f['pushes_per_s']:,}/s, p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms"
+        ok = f["pushes_per_s"] >= goal and f["p99_ms"] < 250 and f["delivered"] == f["pushes"] * 9 // 10
+        what = f"callback pushes, {f['database']}, {f['stored']:,} events stored"
+        rows.append((what, measured, f">= {goal:,}/s, p99 < 250 ms", _met(ok)))
+        base = empty.get(f["database"])
+        if f["stored"] and base:
+            ratio = f["pushes_per_s"] / base["pushes_per_s"]
+            what = f"callback pushes, {f['database']}, {f['stored']:,} stored vs empty"
+            rows.append((what, f"{ratio:.0%}", ">= 90%", _met(ratio >= 0.9)))
     return rows
 
 

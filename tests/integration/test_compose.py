@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.conftest import ON_CI, ROOT
@@ -67,6 +70,36 @@ def test_docker_compose_accepts_the_file(env_file, profile):
     assert worker["environment"]["AIRFLOW_CONN_WECHAT_STORE"].endswith("@postgres:5432/wechat")
     mounts = {volume.split(":")[1] for volume in worker["volumes"]}
     assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
+    receiver = services["wechat-callbacks"]  # the callback receiver apart from the UI, on the same store
+    assert receiver["entrypoint"] == ["wechat-campaigns", "serve-callbacks"]
+    assert receiver["command"][-2:] == ["--workers", "2"]
+    assert receiver["environment"]["AIRFLOW_CONN_WECHAT_STORE"] == worker["environment"]["AIRFLOW_CONN_WECHAT_STORE"]
+
+
+def test_the_receivers_service_runs_what_the_cli_serves():
+    """The compose service's command, run here as a local process: it answers its health check, and its
+    callback path is the plugin's (tests/e2e/test_reports.py sends a campaign's reports to it)."""
+    from tests.fixtures.airflow import free_port, wait_until_up
+
+    service = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]["wechat-callbacks"]
+    port = free_port()
+    args = [
+        a.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - the compose value, replaced for a local run
+        .replace("8081", str(port))
+        .replace("${WECHAT_CALLBACK_WORKERS:-2}", "2")
+        for a in service["command"]
+    ]
+    cli = os.path.join(os.path.dirname(sys.executable), service["entrypoint"][0])
+    process = subprocess.Popen(
+        [cli, *service["entrypoint"][1:], *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, Path(os.devnull), health="/health")
+        answer = requests.post(f"http://127.0.0.1:{port}/wechat/callback/wechat_nobody", data=b"<xml/>", timeout=10)
+        assert answer.status_code == 404 and "no WeChat account 'wechat_nobody'" in answer.text
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def test_a_missing_secret_is_named(tmp_path):
