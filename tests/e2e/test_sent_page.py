@@ -31,7 +31,11 @@ def sent(api_server, callback_campaign):
     campaign = callback_campaign("plain")
     campaign.account.admin.add_fans(
         campaign.account.appid,
-        fans=[{"openid": FANS[1], "blocks_templates": True}, {"openid": FANS[2], "subscribed": False}],
+        fans=[
+            {"openid": FANS[1], "blocks_templates": True},
+            {"openid": FANS[2], "subscribed": False},
+            {"openid": FANS[3], "blocks_templates": "async"},  # accepted, then WeChat reports failed:user block
+        ],
     )
     from wechat_campaigns.store.fans import mark_fans
 
@@ -61,11 +65,13 @@ def test_the_api_lists_the_run_with_its_funnel_and_reasons(sent):
     assert run["display_status"] == "completed" and run["name"] == "Winter order notice"
     detail = session.get(f"{base}/api/run", params={"key": key, "recipients": 1}, timeout=10).json()
     funnel = {step["step"]: step["count"] for step in detail["funnel"]}
-    assert funnel == {"audience": 6, "eligible": 5, "sent": 4, "delivered": 4}
+    assert funnel == {"audience": 6, "eligible": 5, "sent": 4, "delivered": 3}
     assert {(r["status"], r["reason"]): r["count"] for r in detail["reasons"]} == {
         ("excluded", "unsubscribed"): 1,
         ("failed", "blocked"): 1,
+        ("not_delivered", "user_block"): 1,
     }
+    assert detail["run"]["delivery"] == {"delivered": 3, "not_delivered": {"user_block": 1}}
     assert len(detail["recipients"]["items"]) == 6
     assert detail["airflow_url"].startswith("/dags/wechat_campaign/runs/")
 
@@ -97,14 +103,15 @@ def test_csv_export_holds_every_recipient(sent):
     assert answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert sorted(r["openid"] for r in rows) == sorted(FANS)
-    assert {r["openid"]: r["delivery"] for r in rows}[FANS[0]] == "success"
+    delivery = {r["openid"]: r["delivery"] for r in rows}
+    assert (delivery[FANS[0]], delivery[FANS[3]]) == ("success", "failed:user block")
 
 
 @pytest.mark.parametrize(
     ("accept", "words"),
     [
-        ("zh-CN,zh;q=0.9,en;q=0.8", ["已发送", "发送漏斗", "已取消关注"]),
-        ("en-US,en;q=0.9", ["Sent messages", "Funnel", "unsubscribed"]),
+        ("zh-CN,zh;q=0.9,en;q=0.8", ["已发送", "发送漏斗", "已取消关注", "未送达: 发送后用户拒收"]),
+        ("en-US,en;q=0.9", ["Sent messages", "Funnel", "unsubscribed", "Not delivered: refused templates after"]),
     ],
 )
 def test_pages_speak_the_browsers_language(sent, accept, words):

@@ -143,7 +143,8 @@ def _delivery_label(status: str | None, words: dict[str, str], lang: str) -> str
         return ""
     if status == "success":
         return words["delivered"]
-    return f"{words['not_delivered']}: {reason_label(not_delivered_reason(status), lang)}"
+    text = f"{words['not_delivered']}: {reason_label(not_delivered_reason(status), lang)}"
+    return text[:1].upper() + text[1:]
 
 
 def _context(request: Request, **values: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivered": "Delivered",
         "audience": "Audience",
         "funnel": "Funnel",
-        "reasons": "Why fans were left out or refused",
+        "reasons": "Why fans were left out, refused or not reached",
         "reason": "Reason",
         "count": "Fans",
         "recipients": "Recipients",
@@ -87,7 +87,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivered": "已送达",
         "audience": "受众",
         "funnel": "发送漏斗",
-        "reasons": "未发送或被拒的原因",
+        "reasons": "未发送、被拒或未送达的原因",
         "reason": "原因",
         "count": "人数",
         "recipients": "接收人",
@@ -161,5 +161,11 @@ def language(accept_language: str | None) -> str:
     return best
 
 
+# English reasons read as their code with spaces, except where WeChat's word would puzzle a marketer.
+REASONS_EN = {"user_block": "refused templates after the send", "system_failed": "WeChat system failure"}
+
+
 def reason_label(reason: str, lang: str) -> str:
-    return REASONS_ZH.get(reason, reason) if lang == "zh" else reason.replace("_", " ")
+    if lang == "zh":
+        return REASONS_ZH.get(reason, reason)
+    return REASONS_EN.get(reason, reason.replace("_", " "))
