@@ -33,6 +33,7 @@ _EVENT_KINDS = {
     "view": "view",
     "location": "location_event",
 }
+REPLAYED = "replayed"  # a signed URL's nonce used again with another body: refused, nothing kept
 _REPORTS = {reports.TEMPLATE_REPORT.lower(): reports.TEMPLATE_REPORT, reports.MASS_REPORT.lower(): reports.MASS_REPORT}
 
 
@@ -54,18 +55,26 @@ def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push
             reports.hold_account(connection, appid)
         _apply_reports(connection, rows)
         new = reports.add_events(connection, rows)
-        outcomes, interactions = [], {}
+        kept_before = reports.kept(connection, [(r["appid"], r["dedupe_key"]) for r in rows if _key(r) not in new])
+        outcomes, interactions, seen = [], {}, set()
         for row, (appid, push) in zip(rows, pushes, strict=True):
-            key = (appid, row["dedupe_key"])
+            key = _key(row)
             if key not in new:
-                outcomes.append("duplicate")
+                # Refused by the unique keys: a retry of a push kept before, or its signature on another body.
+                retry = key in seen or key in kept_before or row["nonce"] is None
+                outcomes.append("duplicate" if retry else REPLAYED)
                 continue
             new.discard(key)  # the same push twice in one batch: the second is a retry
+            seen.add(key)
             _change_fan(connection, appid, push, interactions)
             outcomes.append(row["outcome"])
         for appid, items in interactions.items():
             add_interactions(connection, appid, items)
     return outcomes
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["appid"], row["dedupe_key"]
 
 
 def _event_row(appid: str, push: Push) -> dict[str, Any]:
@@ -82,6 +91,8 @@ def _event_row(appid: str, push: Push) -> dict[str, Any]:
         "payload": push.fields,
         "msg_id": push.msg_id[:64] if report else None,
         "report_status": push.get("Status")[:32] if report else None,
+        "signed_at": push.signed_at,
+        "nonce": push.nonce,
     }
 
 

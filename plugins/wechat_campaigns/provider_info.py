@@ -46,6 +46,21 @@ CONNECTION_FIELDS = {
         minLength=43,
         maxLength=43,
     ),
+    "callback_mode": _field(
+        "Callback encryption mode",
+        "As set in the WeChat console: plaintext, compatible or safe. Default: safe when an EncodingAESKey is "
+        "given (only encrypted pushes are accepted), else plaintext.",
+        type=["string", "null"],
+        enum=["plaintext", "compatible", "safe", None],
+    ),
+    "callback_max_age": _field(
+        "Callback signature lifetime (s)",
+        "A push signed longer ago than this (or this far in the future) is refused as a replay.",
+        type="integer",
+        default=300,
+        minimum=30,
+        maximum=3600,
+    ),
     "rate_limit": _field(
         "Rate limit (calls/s)",
         "API calls per second for this account, across all workers together.",

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import os
 import struct
+import time
+import uuid
 
 import pytest
 import requests
@@ -32,8 +34,14 @@ def text_xml(msg_id: str, content: str = "hi") -> bytes:
     ).encode()
 
 
+def fresh() -> tuple[str, str]:
+    """A timestamp of now and a nonce of its own, as each of WeChat's pushes has."""
+    return str(int(time.time())), uuid.uuid4().hex[:10]
+
+
 def post(api_server, account, body: bytes, **query):
-    params = {"timestamp": "1764000000", "nonce": "n0nce", **query}
+    timestamp, nonce = fresh()
+    params = {"timestamp": timestamp, "nonce": nonce, **query}
     if "signature" not in params:
         params["signature"] = sign(account.token, params["timestamp"], params["nonce"])
     return requests.post(f"{api_server.url}/wechat/callback/{account.conn_id}", params=params, data=body, timeout=10)
@@ -118,12 +126,15 @@ def encrypt(xml: bytes, appid: str, aes_key: str) -> str:
 def safe_post(api_server, appid: str, xml: bytes, signature_token: str = SAFE.token):
     encrypted = encrypt(xml, appid, SAFE.aes_key)
     body = f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    timestamp, nonce = fresh()
     return post(
         api_server,
         SAFE,
         body.encode(),
+        timestamp=timestamp,
+        nonce=nonce,
         encrypt_type="aes",
-        msg_signature=sign(signature_token, "1764000000", "n0nce", encrypted),
+        msg_signature=sign(signature_token, timestamp, nonce, encrypted),
     )
 
 
@@ -145,9 +156,17 @@ def test_safe_mode_push_with_a_bad_message_signature_is_refused(clean):
 
 def test_the_url_check_needs_the_right_signature(clean):
     url = f"{clean.url}/wechat/callback/{PLAIN.conn_id}"
-    good = {"timestamp": "1", "nonce": "2", "echostr": "hello", "signature": sign(PLAIN.token, "1", "2")}
+    timestamp, nonce = fresh()
+    good = {
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "echostr": "hello",
+        "signature": sign(PLAIN.token, timestamp, nonce),
+    }
     assert requests.get(url, params=good, timeout=5).text == "hello"
     assert requests.get(url, params={**good, "signature": "x"}, timeout=5).status_code == 403
+    stale = {**good, "timestamp": "1", "signature": sign(PLAIN.token, "1", nonce)}  # signed in 1970
+    assert requests.get(url, params=stale, timeout=5).status_code == 403
 
 
 def test_unknown_events_are_kept_not_dropped(clean):
@@ -169,4 +188,31 @@ def test_a_bad_signature_is_refused_before_the_body_is_read_as_xml(clean):
     junk = b"<xml>" + b"<a>" * 20_000
     assert post(clean, PLAIN, junk, signature="0" * 40).status_code == 403
     assert post(clean, PLAIN, junk).status_code == 400
+    assert recorded(clean) == (0, 0)
+
+
+def test_a_signature_from_long_ago_is_refused(clean):
+    """A signed URL seen in a proxy log, replayed with a new body years later, changes nothing."""
+    old = str(int(time.time()) - 9 * 365 * 86_400)
+    answer = post(clean, PLAIN, text_xml("9201"), timestamp=old)
+    assert answer.status_code == 403 and "away from now" in answer.text
+    ahead = str(int(time.time()) + 3600)  # a clock far ahead is no better
+    assert post(clean, PLAIN, text_xml("9202"), timestamp=ahead).status_code == 403
+    assert recorded(clean) == (0, 0)
+
+
+def test_a_signature_used_again_with_another_body_is_refused(clean):
+    timestamp, nonce = fresh()
+    signed = {"timestamp": timestamp, "nonce": nonce}
+    assert post(clean, PLAIN, text_xml("9301"), **signed).text == "success"
+    assert post(clean, PLAIN, text_xml("9301"), **signed).text == "success"  # WeChat's own retry: the same push
+    forged = post(clean, PLAIN, text_xml("9302", content="unsubscribe me"), **signed)
+    assert forged.status_code == 403 and "used before" in forged.text
+    assert recorded(clean) == (1, 1)
+
+
+def test_a_safe_mode_account_refuses_a_plaintext_push(clean):
+    """Dropping encrypt_type and msg_signature from a safe-mode URL does not downgrade it to plaintext."""
+    answer = post(clean, SAFE, text_xml("9401"))
+    assert answer.status_code == 403 and "safe mode" in answer.text
     assert recorded(clean) == (0, 0)

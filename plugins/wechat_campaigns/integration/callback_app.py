@@ -20,10 +20,11 @@ from starlette.routing import Route
 
 from ..provider_info import CONN_TYPE
 from ..store.db import engine_for, ready
-from ..wechat.callbacks import MAX_BODY_BYTES, AesKey, CallbackConfig, CallbackRejected, check_signature
+from ..wechat.callbacks import DEFAULT_MAX_AGE, MAX_BODY_BYTES, AesKey, CallbackConfig, CallbackRejected, check_url
 from .hook import WeChatHook, extras, store_url
 from .push_writer import PushWriter
 
+CALLBACK_MODES = ("plaintext", "compatible", "safe")  # as the WeChat console calls them (明文, 兼容, 安全)
 CONFIG_TTL_SECONDS = 30.0  # how long a connection's token/key are reused before being read again
 
 
@@ -69,7 +70,16 @@ def _read_config(conn_id: str) -> CallbackConfig:
     if not token or not conn.login:
         raise CallbackRejected(f"connection {conn_id!r} has no AppID or callback token", status=403)
     aes_key = extra.get("encoding_aes_key")
-    return CallbackConfig(conn.login, token, AesKey.from_encoding_aes_key(aes_key) if aes_key else None)
+    mode = extra.get("callback_mode") or ("safe" if aes_key else "plaintext")
+    if mode not in CALLBACK_MODES or (mode != "plaintext" and not aes_key):
+        raise CallbackRejected(f"connection {conn_id!r}: callback_mode {mode!r} needs an EncodingAESKey", status=403)
+    return CallbackConfig(
+        conn.login,
+        token,
+        AesKey.from_encoding_aes_key(aes_key) if aes_key else None,
+        accept_plaintext=mode != "safe",
+        max_age=float(extra.get("callback_max_age", DEFAULT_MAX_AGE)),
+    )
 
 
 def _refuse(exc: CallbackRejected) -> PlainTextResponse:
@@ -79,10 +89,9 @@ def _refuse(exc: CallbackRejected) -> PlainTextResponse:
 def handshake(request: Request) -> PlainTextResponse:
     """The URL check WeChat makes when the callback URL is saved in its console (a sync endpoint: Starlette
     runs it in a thread, where reading the connection may block)."""
-    query = request.query_params
+    query = dict(request.query_params)
     try:
-        config = configs.get(request.path_params["conn_id"])
-        check_signature(config.token, query.get("signature"), query.get("timestamp", ""), query.get("nonce", ""))
+        check_url(configs.get(request.path_params["conn_id"]), query)
     except CallbackRejected as exc:
         return _refuse(exc)
     return PlainTextResponse(query.get("echostr", ""))
@@ -96,7 +105,7 @@ async def receive(request: Request) -> PlainTextResponse:
     try:
         body = await _read_limited(request)
         config = configs.cached(conn_id) or await run_in_threadpool(configs.get, conn_id)
-        check_signature(config.token, query.get("signature"), query.get("timestamp", ""), query.get("nonce", ""))
+        check_url(config, query)
         await asyncio.wrap_future(writer.submit(config, query, body))
     except CallbackRejected as exc:
         return _refuse(exc)

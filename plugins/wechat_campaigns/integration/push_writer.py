@@ -17,8 +17,8 @@ from concurrent.futures import Future
 
 from sqlalchemy.engine import Connection, Engine
 
-from ..inbound import record_push, record_pushes
-from ..wechat.callbacks import CallbackConfig, Push, open_push
+from ..inbound import REPLAYED, record_push, record_pushes
+from ..wechat.callbacks import CallbackConfig, CallbackRejected, Push, open_push
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,12 @@ class _Lane:
             self._write_one_by_one(opened)
             return
         for (_, _, future), outcome in zip(opened, outcomes, strict=True):
-            future.set_result(outcome)
+            _settle(future, outcome)
 
     def _write_one_by_one(self, opened: list[tuple[str, Push, Future]]) -> None:
         for appid, push, future in opened:
             try:
-                future.set_result(record_push(self._connection(), appid, push))
+                _settle(future, record_push(self._connection(), appid, push))
             except Exception as exc:  # answered 500: WeChat tries again
                 self._drop_connection()
                 future.set_exception(exc)
@@ -107,3 +107,10 @@ class _Lane:
         if self._open is not None:
             self._open.close()
             self._open = None
+
+
+def _settle(future: Future, outcome: str) -> None:
+    if outcome == REPLAYED:
+        future.set_exception(CallbackRejected("this signature was used before (a replayed push)", status=403))
+    else:
+        future.set_result(outcome)

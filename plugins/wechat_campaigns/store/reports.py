@@ -57,6 +57,19 @@ def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> 
     return {(row.appid, row.dedupe_key) for row in found}
 
 
+def kept(connection: sa.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (appid, dedupe_key) are stored."""
+    found: set[tuple[str, str]] = set()
+    for appid in {appid for appid, _ in keys}:
+        mine = [key for a, key in keys if a == appid]
+        for start in range(0, len(mine), _IN_CHUNK):
+            query = sa.select(events.c.dedupe_key).where(
+                events.c.appid == appid, events.c.dedupe_key.in_(mine[start : start + _IN_CHUNK])
+            )
+            found |= {(appid, key) for key in connection.scalars(query)}
+    return found
+
+
 def hold_account(connection: sa.Connection, appid: str, *, exclusive: bool = False) -> None:
     """Order report transactions against catch-ups of the same account (PostgreSQL; see the module doc)."""
     if connection.dialect.name != "postgresql":

@@ -228,7 +228,11 @@ callback_events = sa.Table(
     # still finds it (store.reports.catch_up).
     sa.Column("msg_id", sa.String(64)),
     sa.Column("report_status", sa.String(32)),
+    # The signed URL's timestamp and nonce: another body under the same signature is a replay, refused.
+    sa.Column("signed_at", sa.BigInteger),
+    sa.Column("nonce", sa.String(64)),
     sa.Index("ix_callback_events_received", "appid", "received_at"),
+    sa.Index("ux_callback_events_nonce", "appid", "signed_at", "nonce", unique=True),
     sa.Index(
         "ix_callback_events_msg",
         "appid",

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import struct
+import time
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -38,6 +39,19 @@ def signature(token: str, *parts: str) -> str:
 def check_signature(token: str, given: str | None, *parts: str) -> None:
     if not given or not hmac.compare_digest(signature(token, *parts), given.lower()):
         raise CallbackRejected("signature does not match", status=403)
+
+
+def check_fresh(timestamp: str, max_age: float, now: float | None = None) -> int:
+    """A signature is good only near the time it was made: a ``timestamp`` outside ``max_age`` seconds of now
+    (either way) is refused, so a signed URL seen in a log cannot be replayed later. Returns it as a number."""
+    now = time.time() if now is None else now
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise CallbackRejected("timestamp is missing or not a number", status=403)
+    if abs(now - int(timestamp)) > max_age:
+        raise CallbackRejected(
+            f"timestamp is more than {max_age:g} s away from now (replayed or clock wrong)", status=403
+        )
+    return int(timestamp)
 
 
 @dataclass(frozen=True)
@@ -74,9 +88,12 @@ class AesKey:
 
 @dataclass(frozen=True)
 class Push:
-    """One message or event from WeChat, its fields as strings."""
+    """One message or event from WeChat, its fields as strings, and the signed URL's timestamp and nonce
+    (a nonce is used once: another body with the same signature is a replay)."""
 
     fields: dict[str, str] = field(default_factory=dict)
+    signed_at: int | None = None
+    nonce: str | None = None
 
     def get(self, name: str, default: str = "") -> str:
         return self.fields.get(name, default)
@@ -134,22 +151,36 @@ def _nested(root) -> dict[str, str]:
     return flat
 
 
+DEFAULT_MAX_AGE = 300.0  # seconds a signature stays good: WeChat's three tries fit well inside
+
+
 @dataclass(frozen=True)
 class CallbackConfig:
     appid: str
     token: str
     aes: AesKey | None = None
+    accept_plaintext: bool = True  # False in safe mode: an unencrypted push is a forgery or a downgrade
+    max_age: float = DEFAULT_MAX_AGE
+
+
+def check_url(config: CallbackConfig, query: dict[str, str]) -> None:
+    """What can be checked before the body is read: the URL's signature and its age."""
+    check_signature(config.token, query.get("signature"), query.get("timestamp", ""), query.get("nonce", ""))
+    check_fresh(query.get("timestamp", ""), config.max_age)
 
 
 def open_push(config: CallbackConfig, query: dict[str, str], body: bytes) -> Push:
     """Verify and decode a POSTed push in plaintext, compatible or safe mode."""
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+    check_url(config, query)
+    signed = {"signed_at": int(timestamp), "nonce": nonce[:64]}
     outer = parse_xml(body)
     if query.get("encrypt_type", "raw") == "aes":
         if config.aes is None:
             raise CallbackRejected("encrypted push, but the connection has no EncodingAESKey", status=403)
         encrypted = outer.get("Encrypt")
         check_signature(config.token, query.get("msg_signature"), timestamp, nonce, encrypted)
-        return parse_xml(config.aes.decrypt(encrypted, config.appid))
-    check_signature(config.token, query.get("signature"), timestamp, nonce)
-    return outer
+        return Push(parse_xml(config.aes.decrypt(encrypted, config.appid)).fields, **signed)
+    if not config.accept_plaintext:
+        raise CallbackRejected("this account's pushes are encrypted (safe mode): a plaintext push is refused", 403)
+    return Push(outer.fields, **signed)
