@@ -127,3 +127,30 @@ def test_pages_speak_the_browsers_language(sent, accept, words):
 def test_an_unknown_run_is_not_found(sent):
     base, session, _ = sent
     assert session.get(f"{base}/api/run", params={"key": "wechat_campaign/nope"}, timeout=10).status_code == 404
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised(sent):
+    """A push whose Status is a spreadsheet formula is kept, but the export shows it as text."""
+    from tests.integration.test_callback_endpoint import PLAIN, post
+
+    base, session, key = sent
+    detail = session.get(f"{base}/api/run", params={"key": key, "recipients": 1, "openid": FANS[0]}, timeout=10)
+    (fan,) = detail.json()["recipients"]["items"]
+    evil = '=HYPERLINK("http://evil/","ok")'
+    xml = (
+        f"<xml><FromUserName>{FANS[0]}</FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+        f"<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>{fan['msg_id']}</MsgID>"
+        f"<Status><![CDATA[{evil}]]></Status></xml>"
+    )
+    assert post(api_server_of(base), PLAIN, xml.encode()).text == "success"
+    rows = list(csv.DictReader(io.StringIO(session.get(f"{base}/run.csv", params={"key": key}, timeout=10).text)))
+    assert {r["openid"]: r["delivery"] for r in rows}[FANS[0]] == "'" + evil
+    page = session.get(f"{base}/run", params={"key": key, "openid": FANS[0]}, timeout=10).text
+    assert "HYPERLINK" not in page  # shown as "not delivered: other", never WeChat's raw text
+
+
+def api_server_of(base: str):
+    """What ``post`` needs of the API server: its URL."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(url=base.removesuffix("/wechat/sent"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache
@@ -225,9 +226,8 @@ async def sent_run_csv(key: str) -> StreamingResponse:
         writer = csv.writer(buffer)
         writer.writerow(["openid", "status", "reason", "errcode", "msg_id", "delivery"])
         for row in ledger.iter_rows(_engine(), key):
-            writer.writerow(
-                [row.openid, row.status, row.reason or "", row.errcode or "", row.msg_id or "", row.delivery or ""]
-            )
+            cells = [row.openid, row.status, row.reason, row.errcode, row.msg_id, row.delivery]
+            writer.writerow([_csv_cell(cell) for cell in cells])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -240,6 +240,19 @@ async def sent_run_csv(key: str) -> StreamingResponse:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: one that starts like a formula (``=HYPERLINK(...)`` in a pushed
+    status, say) gets a leading apostrophe. Plain numbers, such as errcode -1, stay as they are."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 # -- JSON ----------------------------------------------------------------------------------------------------
