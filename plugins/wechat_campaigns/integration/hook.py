@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.log import mask_secret
 
 from ..domain.account import DEFAULT_DAILY_QUOTAS, MAX_SEND_CONCURRENCY, AccountSettings, AccountType
 from ..domain.errors import WeChatError, WeChatTransportError
@@ -77,6 +78,7 @@ class WeChatHook(BaseHook):
             mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1, start_full=False),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
             max_wait=float(extras(conn).get("retry_max_wait", 60)),
+            on_secret=mask_secret,  # Airflow's secrets masker: the AppSecret and tokens show as *** in logs
         )
 
     def get_conn(self) -> WeChatClient:

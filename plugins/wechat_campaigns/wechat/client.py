@@ -16,7 +16,9 @@ outcome as unknown.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -30,6 +32,22 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from ..domain.errors import Action, WeChatError, WeChatTransportError
 from .fan_calls import CallGroup, CallPolicy, FanCalls
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
+
+
+class HideAccessTokens(logging.Filter):
+    """urllib3 logs each request's URL at DEBUG, and WeChat's URLs carry ``?access_token=``: the token is
+    cut out of the line before any handler sees it, whatever the process's secrets masker knows."""
+
+    _TOKEN = re.compile(r"(access_token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "access_token=" in message:
+            record.msg, record.args = self._TOKEN.sub(r"\1***", message), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(HideAccessTokens())
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 MAX_MASS_OPENIDS = 10_000
@@ -189,9 +207,11 @@ class WeChatClient:
         rate_limiter: RateLimiter | None = None,
         mass_rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_secret: Callable[[str], None] = lambda secret: None,
     ):
         self.appid = appid
         self._secret = secret
+        on_secret(secret)  # the AppSecret, and each access token below, never to be logged
         self.base_url = base_url.rstrip("/")
         self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         self.max_attempts = max_attempts
@@ -203,7 +223,9 @@ class WeChatClient:
         self._sleep = sleep
         # One-at-a-time calls (per-fan sends go through FanCalls); retries are ours, not urllib3's.
         self._http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
-        self.tokens = AccessTokens(appid, self._fetch_stable_token, token_cache or MemoryTokenCache())
+        self.tokens = AccessTokens(
+            appid, self._fetch_stable_token, token_cache or MemoryTokenCache(), on_token=on_secret
+        )
         policy = CallPolicy(
             connect_timeout=timeout[0],
             read_timeout=timeout[1],

@@ -52,12 +52,20 @@ Fetch = Callable[[bool], tuple[str, int]]
 class AccessTokens:
     """The current access token of one account, refreshed single-flight through a shared cache."""
 
-    def __init__(self, appid: str, fetch: Fetch, cache: TokenCache, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        appid: str,
+        fetch: Fetch,
+        cache: TokenCache,
+        clock: Callable[[], float] = time.time,
+        on_token: Callable[[str], None] = lambda token: None,
+    ):
         self.appid = appid
         self._fetch = fetch
         self._cache = cache
         self._clock = clock
-        self._local: CachedToken | None = None  # saves a store read per API call
+        self._on_token = on_token  # told of every token this process holds (Airflow masks it in logs)
+        self._held: CachedToken | None = None
         self._local_lock = threading.Lock()
         self.fetches = 0  # stable_token calls made by this process (for logs and tests)
 
@@ -71,6 +79,17 @@ class AccessTokens:
                 self._local = shared
                 return shared.token
             return self._refresh(failed=None)
+
+    @property
+    def _local(self) -> CachedToken | None:
+        """The token this process uses (saves a store read per API call)."""
+        return self._held
+
+    @_local.setter
+    def _local(self, token: CachedToken | None) -> None:
+        if token is not None and (self._held is None or self._held.token != token.token):
+            self._on_token(token.token)
+        self._held = token
 
     def replace(self, failed: str) -> str:
         """WeChat rejected ``failed``: return a different, valid token. Across all workers this costs one
