@@ -1,14 +1,14 @@
 """How many WeChat pushes one receiver process takes, with an empty store and with a million events stored.
 
-    python bench/callbacks.py [--stored 1000000] [--pushes 20000] [--concurrency 32] [--postgres URL]
+    python bench/callbacks.py [--stored 1000000] [--pushes 20000] [--rounds 3] [--concurrency 32] [--postgres URL]
 
 Starts ``wechat-campaigns serve-callbacks --workers 1`` (pinned to CPU 0) on a fresh store (SQLite by default)
 that already holds ``--stored`` callback events of the account and a template run whose recipients' msg_ids
 the pushes report on. An aiohttp client (on the other CPU) then sends signed pushes, ``--concurrency`` at a
 time: nine in ten TEMPLATESENDJOBFINISH for those recipients, one in ten a fan's text message. It prints
-pushes/s and the answer times' p50/p99, checks that every report reached its recipient, and prints one JSON
-line. Goals: >= 2,000 pushes/s on PostgreSQL and >= 500/s on SQLite, p99 < 250 ms, and the figure with a
-million stored events within 10 % of the empty store's.
+pushes/s of each round and of the median round with its answer times' p50/p99, checks that every report
+reached its recipient, and prints one JSON line. Goals: >= 2,000 pushes/s on PostgreSQL and >= 500/s on
+SQLite, p99 < 250 ms, and the figure with a million stored events within 10 % of the empty store's.
 """
 
 from __future__ import annotations
@@ -38,28 +38,35 @@ def main() -> int:
     parser.add_argument("--stored", type=int, default=0, help="callback events already in the store")
     parser.add_argument("--pushes", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --pushes; the median round is reported")
     parser.add_argument("--postgres", help="an empty PostgreSQL database (default: a SQLite file)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="wechat-bench-callbacks-"))
     url = args.postgres or f"sqlite:///{home / 'store.db'}"
     database = "PostgreSQL" if args.postgres else "SQLite"
-    reports = args.pushes * 9 // 10
+    reports = args.pushes * 9 // 10 * args.rounds
     started = time.perf_counter()
     fill(url, args.stored, reports)
     print(
         f"{database}: {args.stored:,} events and {reports:,} recipients stored in {time.perf_counter() - started:.0f} s"
     )
     receiver, port = start_receiver(home, url)
+    rounds = []
     try:
-        latencies, seconds = asyncio.run(send_pushes(port, args.pushes, args.concurrency, reports))
+        for r in range(args.rounds):  # this machine's other work moves one round's figure by 10-20 %
+            latencies, seconds = asyncio.run(
+                send_pushes(port, range(r * args.pushes, (r + 1) * args.pushes), args, reports)
+            )
+            rounds.append((args.pushes / seconds, latencies))
+            print(f"  round {r + 1}: {args.pushes:,} pushes in {seconds:.1f} s: {rounds[-1][0]:,.0f}/s")
     finally:
         receiver.terminate()
         receiver.wait(30)
     delivered = count_delivered(url)
-    rate = args.pushes / seconds
+    rate, latencies = sorted(rounds, key=lambda found: found[0])[len(rounds) // 2]
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(
-        f"{args.pushes:,} pushes in {seconds:.1f} s: {rate:,.0f}/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
+        f"median round: {rate:,.0f}/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
         f"{delivered:,} of {reports:,} reports reached their recipient"
     )
     print(
@@ -70,9 +77,11 @@ def main() -> int:
                 "stored": args.stored,
                 "pushes": args.pushes,
                 "concurrency": args.concurrency,
+                "rounds": [round(found[0]) for found in rounds],
                 "pushes_per_s": round(rate),
                 "p50_ms": round(p50 * 1000, 1),
                 "p99_ms": round(p99 * 1000, 1),
+                "reports": reports,
                 "delivered": delivered,
             }
         )
@@ -113,9 +122,14 @@ def fill(url: str, stored: int, reports: int) -> None:
         ]
         with engine.begin() as connection:
             insert_ignoring_duplicates(connection, recipients, rows)
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text("ANALYZE"))
+    # A store that gathered its events over months is checkpointed and vacuumed: so is this one, so that the
+    # figures measure each push's own cost, not the clean-up after a bulk load.
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def fan(i: int) -> str:
@@ -172,12 +186,13 @@ def signed_query(i: int) -> dict[str, str]:
     return {"signature": signature, "timestamp": timestamp, "nonce": nonce, "openid": "bench"}
 
 
-async def send_pushes(port: int, pushes: int, concurrency: int, reports: int) -> tuple[list[float], float]:
+async def send_pushes(port: int, pushes: range, args: argparse.Namespace, reports: int) -> tuple[list[float], float]:
     import aiohttp
 
     url = f"http://127.0.0.1:{port}/wechat/callback/{CONN_ID}"
     latencies: list[float] = []
-    queue = iter(range(pushes))
+    queue = iter(pushes)
+    concurrency = args.concurrency
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
