@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -49,6 +50,16 @@ class CampaignHarness:
         ``dag.test(run_conf=...)`` leaves the conf in the parsed DAG's params."""
         return self.load_dag().test(run_conf=conf)
 
+    def run_retrying_at_once(self, **conf: Any):
+        """As ``run``, but a failed task's retries start at once: the DAG waits 15 s, then 30 s, which a test of
+        a step that fails every time need not sit through."""
+        dag = self.load_dag()
+        at_once = {"retry_delay": timedelta(0), "retry_exponential_backoff": 0}
+        dag.default_args = {**dag.default_args, **at_once}  # a mapped task's instances are made with these
+        for task in dag.tasks:
+            task.retry_delay, task.retry_exponential_backoff = at_once.values()
+        return dag.test(run_conf=conf)
+
     def history(self, dag_run) -> dict[str, Any]:
         return history.get_run(self.engine, f"{dag_run.dag_id}/{dag_run.run_id}")
 
@@ -78,8 +89,15 @@ def connect(monkeypatch, account: SandboxAccount, store_url: str, **extra: Any) 
         "extra": {"account_type": "service", "verified": True, **extra},
     }
     monkeypatch.setenv("AIRFLOW_CONN_WECHAT_DEFAULT", json.dumps(connection))
-    path = store_url.removeprefix("sqlite:///")
-    monkeypatch.setenv("AIRFLOW_CONN_WECHAT_STORE", json.dumps({"conn_type": "sqlite", "host": path}))
+    monkeypatch.setenv("AIRFLOW_CONN_WECHAT_STORE", json.dumps(store_connection(store_url)))
+
+
+def store_connection(store_url: str) -> dict[str, Any]:
+    """The Airflow connection of the campaign store at ``store_url`` (a SQLite file or a PostgreSQL database)."""
+    if store_url.startswith("sqlite"):
+        return {"conn_type": "sqlite", "host": store_url.removeprefix("sqlite:///")}
+    url = sa.engine.make_url(store_url)
+    return {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username, "schema": url.database}
 
 
 @pytest.fixture
@@ -88,6 +106,14 @@ def campaign(campaign_dag, sandbox, store_url, monkeypatch) -> CampaignHarness:
     account = make_standard_account(sandbox)
     connect(monkeypatch, account, store_url)
     return CampaignHarness(campaign_dag, account, store_url)
+
+
+@pytest.fixture
+def any_campaign(campaign_dag, sandbox, any_store_url, monkeypatch) -> CampaignHarness:
+    """``campaign`` with its store on SQLite, then on PostgreSQL."""
+    account = make_standard_account(sandbox)
+    connect(monkeypatch, account, any_store_url)
+    return CampaignHarness(campaign_dag, account, any_store_url)
 
 
 @pytest.fixture

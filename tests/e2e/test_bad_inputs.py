@@ -163,6 +163,31 @@ TABLE = [
         {**TEMPLATE, "tag": "customers", "template_data": ORDER_PAID},
         {"confirm_threshold": 3},
     ),
+    # Longer than the store's columns: PostgreSQL would refuse to keep them, so both stores refuse them first.
+    Bad(
+        "conf",
+        "a campaign name over 200 characters",
+        "name: 201 characters; the store keeps at most 200",
+        {"message_type": "mass", "tag": "vip", "text": "hi", "name": "冬" * 201},
+    ),
+    Bad(
+        "conf",
+        "a tag longer than the history keeps",
+        "tag: 300 characters; the store keeps at most 295",
+        {"message_type": "mass", "tag": "t" * 300, "text": "hi"},
+    ),
+    Bad(
+        "conf",
+        "a template id longer than the history keeps",
+        "template_id: 300 characters; the store keeps at most 291",
+        {**TEMPLATE, "template_id": "x" * 300, "template_data": ORDER_PAID},
+    ),
+    Bad(
+        "conf",
+        "an account connection id over 250 characters",
+        "wechat_conn_id: 251 characters; the store keeps at most 250",
+        {"message_type": "mass", "tag": "vip", "text": "hi", "wechat_conn_id": "w" * 251},
+    ),
     Bad("material", "an image over 10 MB", "bytes; the limit is 10,485,760", "image/huge"),
     Bad("material", "a voice over 60 seconds", "61 s; WeChat takes voice up to 60 s", "voice/long"),
     Bad(

@@ -148,3 +148,4 @@ def test_a_fans_own_value_wechat_would_refuse_fails_only_that_fan(campaign):
     assert campaign.ledger(run)[second] == ("failed", "invalid_template_value")
     assert campaign.received("template") == {first: 1}
     assert run.state == "failed"  # the data, not the fan, is at fault: somebody should look
+    assert campaign.history(run)["status"] == "partial"

@@ -1,7 +1,7 @@
 """How the Sent page reads a run's state, funnel and reasons."""
 
 from wechat_campaigns.campaigns.sent import display_status, funnel, reasons
-from wechat_campaigns.integration.sent_labels import language
+from wechat_campaigns.integration.sent_labels import LABELS, language
 
 NOW = 1_800_000_000.0
 
@@ -12,6 +12,14 @@ def test_a_scheduled_run_cancelled_in_airflow_shows_as_cancelled():
     assert display_status(scheduled, "failed", NOW) == "cancelled"
     assert display_status({"status": "sending"}, "failed", NOW) == "failed"
     assert display_status({"status": "completed"}, "success", NOW) == "completed"
+    assert display_status({"status": "partial"}, "failed", NOW) == "partial"
+
+
+def test_every_run_status_has_a_label_in_english_and_chinese():
+    statuses = ["scheduled", "sending", "completed", "partial", "failed", "rejected", "dry_run", "cancelled"]
+    for words in LABELS.values():
+        assert all(words.get(status) for status in statuses), [s for s in statuses if s not in words]
+    assert (LABELS["en"]["partial"], LABELS["zh"]["partial"]) == ("Partly sent", "部分发送")
 
 
 def test_funnel_shares_and_wechats_delivery_figures():

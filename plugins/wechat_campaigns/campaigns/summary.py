@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.eligibility import Reason
 from ..domain.errors import RECIPIENT_REASONS
 from ..store import history, ledger
 from .run import CampaignRun
+from .validation import describe
 
 # Reasons that are the fan's own business: a run whose only failures are these still did its job.
 _FAN_REASONS = {reason.value for reason in Reason} | RECIPIENT_REASONS
+UNFINISHED = "send task failed or stopped"  # fans still pending or sending when the run ended
 
 
 class RunFailed(Exception):
     """Raised after the history is written, so that the Airflow run shows as failed."""
 
 
-def write_history(run: CampaignRun, audience: dict[str, Any] | None) -> dict[str, Any]:
+class Stopped(NamedTuple):
+    """A step before sending that did not succeed, and its Airflow state (failed, skipped, ...)."""
+
+    step: str
+    state: str
+
+
+def write_history(run: CampaignRun, audience: dict[str, Any] | None, stopped: Stopped | None = None) -> dict[str, Any]:
+    """The run's verdict on its history row: completed, partial, failed or dry_run (a refusal stays rejected).
+    Raises RunFailed after writing it unless the run did its job."""
     row = history.get_run(run.engine, run.run_key) or {}
     if row.get("status") == "rejected":
         raise RunFailed(f"campaign rejected: {row.get('error')}")
     by_status, by_reason = ledger.counts(run.engine, run.run_key)
     counts = _counts(by_status, by_reason, audience or {})
-    status, problem = _verdict(run, by_status, by_reason)
+    if stopped is not None:
+        status, problem = _stopped_before_sending(row, stopped)
+    else:
+        status, problem = _verdict(run, by_status, by_reason, _send_error(row))
     jobs = history.mass_jobs_of(run.engine, run.run_key)
     history.save_run(
         run.engine,
@@ -34,6 +48,7 @@ def write_history(run: CampaignRun, audience: dict[str, Any] | None) -> dict[str
         msg_ids=[job["msg_id"] for job in jobs if job["msg_id"]],
         finished_at=time.time(),
         error=problem,
+        **({} if row else describe(run)),  # validate died before it opened the row
     )
     if problem:
         raise RunFailed(problem)
@@ -53,21 +68,46 @@ def _counts(by_status, by_reason, audience: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _verdict(run: CampaignRun, by_status, by_reason) -> tuple[str, str | None]:
+def _stopped_before_sending(row: dict[str, Any], stopped: Stopped) -> tuple[str, str]:
+    """Nothing was sent: say which step stopped the run, with the error it recorded when it failed."""
+    if stopped.step == "wait_until_send_time" and row.get("status") == "scheduled":
+        return "cancelled", "cancelled before its send time"  # marking the wait failed is how a marketer cancels
+    recorded = row.get("error") or ""
+    if recorded.startswith(f"{stopped.step} failed"):
+        return "failed", recorded
+    return "failed", f"{stopped.step} did not finish ({stopped.state}); its log in Airflow says why"
+
+
+def _send_error(row: dict[str, Any]) -> str | None:
+    """What the last failed send task said, if one recorded it (a stale error of an earlier step is dropped)."""
+    error = row.get("error") or ""
+    return error if error.startswith("send[") else None
+
+
+def _verdict(run: CampaignRun, by_status, by_reason, send_error: str | None) -> tuple[str, str | None]:
     if run.spec.dry_run:
         leftover = by_status.get(ledger.PENDING, 0)
         return ("dry_run", None) if not leftover else ("failed", f"{leftover} fans were not planned")
-    unfinished = by_status.get(ledger.PENDING, 0) + by_status.get(ledger.SENDING, 0)
-    not_fans_fault = {
-        key: n
-        for key, n in by_reason.items()
-        if key.startswith("failed:") and key[len("failed:") :] not in _FAN_REASONS
+    not_sent = _not_sent(by_status, by_reason)
+    if not not_sent:
+        return "completed", None
+    sent = by_status.get(ledger.SENT, 0)
+    eligible = sum(n for status, n in by_status.items() if status != ledger.EXCLUDED)
+    why = ", ".join(f"{reason} ×{n}" for reason, n in not_sent.items())
+    problem = f"{sent:,} of {eligible:,} sent; {sum(not_sent.values()):,} not sent: {why}"
+    if send_error:
+        problem += f" ({send_error})"
+    return ("partial" if sent else "failed"), problem
+
+
+def _not_sent(by_status, by_reason) -> dict[str, int]:
+    """Fans not sent for reasons that are not their own (WeChat refused the content, a send task failed)."""
+    not_sent = {
+        key.removeprefix("failed:"): n
+        for key, n in sorted(by_reason.items())
+        if key.startswith("failed:") and key.removeprefix("failed:") not in _FAN_REASONS
     }
-    problems = []
+    unfinished = by_status.get(ledger.PENDING, 0) + by_status.get(ledger.SENDING, 0)
     if unfinished:
-        problems.append(f"{unfinished} fans not sent (the send task failed or was stopped)")
-    if not_fans_fault:
-        problems.append("sends failed: " + ", ".join(f"{k[7:]} ×{n}" for k, n in sorted(not_fans_fault.items())))
-    if problems:
-        return "failed", "; ".join(problems)
-    return "completed", None
+        not_sent[UNFINISHED] = unfinished
+    return not_sent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,8 @@ from ..domain.spec import (
 from ..domain.templates import Finding, lint, template_fields
 from ..store import history
 from ..store.fans import replace_tags
-from ..store.schema import mass_jobs, runs
+from ..store.schema import mass_jobs, recipients, runs
+from ..store.sizes import fit, room
 from ..store.templates import replace_templates
 from .content import load_content
 from .run import CampaignRun
@@ -43,7 +45,7 @@ def validate(run: CampaignRun) -> dict[str, Any]:
         status="scheduled" if scheduled else "sending",
         scheduled_for=spec.send_at.timestamp() if spec.send_at else None,
         lint=[finding.to_json() for finding in findings] or None,
-        **_describe(run),
+        **describe(run),
     )
     return {
         "run_key": run.run_key,
@@ -65,13 +67,56 @@ def lint_template_values(spec: CampaignSpec) -> list[Finding]:
 
 def reject(run: CampaignRun, error: Exception) -> None:
     """Record a run that was refused, with the reason, so the history shows it."""
-    history.save_run(run.engine, run.run_key, status="rejected", error=str(error), **_describe(run))
+    history.save_run(run.engine, run.run_key, status="rejected", error=str(error), **describe(run))
 
 
-def _describe(run: CampaignRun) -> dict[str, Any]:
+def check_store_sizes(spec: CampaignSpec) -> None:
+    """Refuse a value longer than the column the store keeps it in, naming its field: PostgreSQL would refuse
+    to store it (and SQLite keep it), so the answer is given here, the same on both, before anything is kept."""
+    problems = [
+        FieldProblem(field, f"{len(value)} characters; the store keeps at most {limit}")
+        for field, value, limit in _stored_values(spec)
+        if len(value) > limit
+    ]
+    if problems:
+        raise InvalidCampaign(problems)
+
+
+def _stored_values(spec: CampaignSpec) -> Iterator[tuple[str, str, int]]:
+    """Each conf value the store keeps in a sized column, with the most characters the column leaves it (the
+    history keeps some inside a longer text: the audience is "tag: <tag>")."""
+    yield "name", spec.name, room(runs.c.name)
+    yield "wechat_conn_id", spec.conn_id, room(runs.c.conn_id)
+    if spec.tag:
+        yield "tag", spec.tag, _room_within(runs.c.audience, spec.audience, spec.tag)
+    content = _content_field(spec)
+    if content:
+        field, value = content
+        yield field, value, _room_within(runs.c.content, spec.content, value)
+    for field in ("openids", "preview_openids"):
+        longest = max(getattr(spec, field), key=len, default="")
+        yield field, longest, room(recipients.c.openid)
+
+
+def _room_within(column: sa.Column, stored: str, value: str) -> int:
+    return room(column) - (len(stored) - len(value))
+
+
+def _content_field(spec: CampaignSpec) -> tuple[str, str] | None:
+    """The field the history's content names (``template <id>``, ``news: <title>``, ``material <name>``)."""
+    if spec.kind is MessageKind.TEMPLATE:
+        return "template_id", spec.template_id or ""
+    if spec.news:
+        return "news.title", str(spec.news.get("title", ""))
+    return ("material", spec.material) if spec.material else None
+
+
+def describe(run: CampaignRun) -> dict[str, Any]:
+    """What the history shows of the run, cut to the columns' sizes: a record of a refusal or a failure must
+    be kept even when a value in it is what was wrong."""
     spec: CampaignSpec = run.spec
     dag_id, _, run_id = run.run_key.partition("/")
-    return {
+    described = {
         "dag_id": dag_id,
         "dag_run_id": run_id,
         "conn_id": spec.conn_id,
@@ -83,6 +128,7 @@ def _describe(run: CampaignRun) -> dict[str, Any]:
         "conf": spec.to_conf(),
         "dry_run": spec.dry_run,
     }
+    return fit(runs, described)
 
 
 def _account_facts(run: CampaignRun) -> AccountFacts:

@@ -19,7 +19,7 @@ from ..campaigns.sending import CampaignStopped, run_content, send_slice
 from ..domain.plan import SendSlice
 from ..store.db import engine_for, ready
 from .hook import WeChatHook, store_url
-from .tasks import campaign_run, run_key
+from .tasks import campaign_run, record_failure, run_key
 
 
 class _WaitsForQuota(BaseOperator):
@@ -54,8 +54,13 @@ class WeChatSendOperator(_WaitsForQuota):
         run = campaign_run(context, send_task=True)
         try:
             done = send_slice(run, run_content(run), part)
-        except CampaignStopped as exc:
-            raise AirflowFailException(f"WeChat refused the campaign: {exc}") from exc
+        except QuotaWait:
+            raise  # not a failure: the task waits for the next quota day
+        except Exception as exc:
+            record_failure(context, f"send[{part.index}]", exc)  # the history's verdict quotes it
+            if isinstance(exc, CampaignStopped):
+                raise AirflowFailException(f"WeChat refused the campaign: {exc}") from exc
+            raise
         finally:
             run.close()
         self.log.info("slice %s/%s done: %s", part.index + 1, part.count, done)

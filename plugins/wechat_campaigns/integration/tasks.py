@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import get_current_context
@@ -17,11 +20,17 @@ from ..store import history
 from ..store.db import engine_for, ready
 from .hook import WeChatHook, store_url
 
+log = logging.getLogger(__name__)
+
+# The steps before the first send, in order: when one of them did not succeed, the run sent nothing.
+STEPS_BEFORE_SENDING = ("validate", "wait_until_send_time", "resolve_audience", "filter_eligible", "plan_batches")
+
 
 def campaign_run(context: Any | None = None, *, check_send_at: bool = False, send_task: bool = False) -> CampaignRun:
     """Build the run from the task's context: its params (the conf) and its DAG run."""
     context = context or get_current_context()
     spec = parse_campaign(context["params"], utcnow(), check_send_at=check_send_at)
+    validation.check_store_sizes(spec)  # before any step keeps a value that PostgreSQL would refuse
     hook = WeChatHook(spec.conn_id)
     try:
         settings = hook.settings
@@ -45,47 +54,53 @@ def run_key(context: Any) -> str:
 
 def validate() -> dict[str, Any]:
     context = get_current_context()
-    try:
-        run = campaign_run(context, check_send_at=True)
-        return validation.validate(run)
-    except (InvalidCampaign, ValueError) as exc:
-        # Record the refusal (the history shows it with its reason), then fail without retrying.
-        url = ready(store_url())
-        history.save_run(
-            engine_for(url),
-            run_key(context),
-            status="rejected",
-            error=str(exc),
-            dag_id=context["dag_run"].dag_id,
-            dag_run_id=context["dag_run"].run_id,
-            conf=dict(context["params"]),
-        )
-        raise AirflowFailException(f"campaign rejected: {exc}") from exc
+    with failure_recorded("validate", context):
+        try:
+            run = campaign_run(context, check_send_at=True)
+            return validation.validate(run)
+        except (InvalidCampaign, ValueError) as exc:
+            # Record the refusal (the history shows it with its reason), then fail without retrying.
+            url = ready(store_url())
+            history.save_run(
+                engine_for(url),
+                run_key(context),
+                status="rejected",
+                error=str(exc),
+                dag_id=context["dag_run"].dag_id,
+                dag_run_id=context["dag_run"].run_id,
+                conf=dict(context["params"]),
+            )
+            raise AirflowFailException(f"campaign rejected: {exc}") from exc
 
 
 def resolve_audience() -> dict[str, int]:
-    run = campaign_run()
-    history.save_run(run.engine, run.run_key, status="sending", started_at=utcnow().timestamp())
-    try:
-        return audience.resolve_audience(run)
-    except InvalidCampaign as exc:
-        validation.reject(run, exc)
-        raise AirflowFailException(f"campaign rejected: {exc}") from exc
+    context = get_current_context()
+    with failure_recorded("resolve_audience", context):
+        run = campaign_run(context)
+        history.save_run(run.engine, run.run_key, status="sending", started_at=utcnow().timestamp())
+        try:
+            return audience.resolve_audience(run)
+        except InvalidCampaign as exc:
+            validation.reject(run, exc)
+            raise AirflowFailException(f"campaign rejected: {exc}") from exc
 
 
 def filter_eligible() -> dict[str, int]:
-    return audience.filter_eligible(campaign_run())
+    context = get_current_context()
+    with failure_recorded("filter_eligible", context):
+        return audience.filter_eligible(campaign_run(context))
 
 
 def plan_batches(max_slices: int) -> list[dict]:
     context = get_current_context()
-    counts = context["ti"].xcom_pull(task_ids="resolve_audience") or {}
-    run = campaign_run(context)
-    try:
-        return audience.plan_batches(run, counts, max_slices)
-    except InvalidCampaign as exc:
-        validation.reject(run, exc)
-        raise AirflowFailException(f"campaign stopped before sending: {exc}") from exc
+    with failure_recorded("plan_batches", context):
+        counts = context["ti"].xcom_pull(task_ids="resolve_audience") or {}
+        run = campaign_run(context)
+        try:
+            return audience.plan_batches(run, counts, max_slices)
+        except InvalidCampaign as exc:
+            validation.reject(run, exc)
+            raise AirflowFailException(f"campaign stopped before sending: {exc}") from exc
 
 
 def write_history() -> dict[str, Any]:
@@ -96,9 +111,66 @@ def write_history() -> dict[str, Any]:
     except (InvalidCampaign, ValueError) as exc:
         raise AirflowFailException(f"campaign rejected: {exc}") from exc
     try:
-        return summary.write_history(run, counts)
+        return summary.write_history(run, counts, stopped=step_that_stopped(context))
     except summary.RunFailed as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def step_that_stopped(context: Any) -> summary.Stopped | None:
+    """The first step before sending that did not succeed, as Airflow saw it (the ledger of a run stopped
+    there is empty or unplanned: it cannot tell)."""
+    dag_run = context["dag_run"]
+    found = context["ti"].get_task_states(
+        dag_id=dag_run.dag_id, run_ids=[dag_run.run_id], task_ids=list(STEPS_BEFORE_SENDING)
+    )
+    states = found.get(dag_run.run_id, {})
+    for step in STEPS_BEFORE_SENDING:
+        if states.get(step) != "success":
+            return summary.Stopped(step, str(states.get(step) or "not run"))
+    return None
+
+
+@contextmanager
+def failure_recorded(step: str, context: Any) -> Iterator[None]:
+    """Run a step; if it fails for any reason but a refusal (recorded as such), say so on the run's history
+    row before Airflow retries it or gives up. The row may say so while a retry succeeds: write_history, which
+    runs last, gives the verdict and clears what no longer holds."""
+    try:
+        yield
+    except AirflowFailException:
+        raise
+    except Exception as exc:
+        record_failure(context, step, exc)
+        raise
+
+
+def record_failure(context: Any, step: str, error: BaseException) -> None:
+    """``<step> failed: <error>`` on the run's history row, which is opened if validate never got to."""
+    try:
+        engine = engine_for(ready(store_url()))
+        key = run_key(context)
+        fields: dict[str, Any] = {"error": f"{step} failed: {first_line(error)}"}
+        if history.get_run(engine, key) is None:
+            fields.update(status="sending", **_description(context))
+        history.save_run(engine, key, **fields)
+    except Exception:  # the store itself may be what failed: the step's own error is the one to raise
+        log.exception("could not record on the history that %s failed", step)
+
+
+def _description(context: Any) -> dict[str, Any]:
+    """What the history shows of the run, as much as its conf gives."""
+    try:
+        return validation.describe(campaign_run(context))
+    except Exception:  # a conf that cannot be read: keep it as it came
+        dag_run = context["dag_run"]
+        return {"dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id, "conf": dict(context["params"])}
+
+
+def first_line(error: BaseException) -> str:
+    """What an error says, without what follows its first line (a database error goes on with the statement
+    and all its parameters)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:500] if lines else type(error).__name__
 
 
 def manage_templates(conn_id: str) -> dict[str, Any]:
