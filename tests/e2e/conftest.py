@@ -19,7 +19,7 @@ from tests.fixtures.airflow import CALLBACK_ACCOUNTS
 from tests.fixtures.sandbox import SandboxAccount, make_standard_account
 from wechat_campaigns.store import history, ledger
 from wechat_campaigns.store.db import engine_for
-from wechat_campaigns.store.schema import callback_events, fans, interactions
+from wechat_campaigns.store.schema import callback_events, fans, interactions, mass_jobs, recipients, runs
 
 
 def parse_campaign_dag():
@@ -138,7 +138,7 @@ def callback_campaign(api_server, sandbox, campaign_dag, monkeypatch):
         monkeypatch.setenv(name, value)
     engine = engine_for(api_server.store_url)
     with engine.begin() as connection:  # the API server's store outlives a test: start each one clean
-        for table in (callback_events, interactions, fans):
+        for table in (callback_events, interactions, fans, mass_jobs, recipients, runs):  # (msg ids restart too)
             connection.execute(sa.delete(table))
 
     def account(mode: str, **settings) -> CampaignHarness:
