@@ -21,7 +21,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .campaigns.sent import delivery
+from .campaigns.sent import delivery, recipient
 from .domain.clock import SHANGHAI
 from .store import history, ledger
 from .store.db import engine_for, upgrade
@@ -146,17 +146,7 @@ def _show_run(args: argparse.Namespace, engine) -> int:
         print(f"no run {args.run!r}", file=sys.stderr)
         return 1
     rows = ledger.recipients_page(engine, run["run_key"], limit=args.limit, status=args.recipient_status)
-    recipients = [
-        {
-            "openid": r.openid,
-            "status": r.status,
-            "reason": r.reason,
-            "errcode": r.errcode,
-            "msg_id": r.msg_id,
-            "delivery": r.delivery,
-        }
-        for r in rows
-    ]
+    recipients = [recipient(row) for row in rows]
     if run.get("kind") == "template":
         run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ TEMPLATE = {"message_type": "template", "template_id": STANDARD_TEMPLATE, "tag":
 
 @dataclass(frozen=True)
 class Bad:
-    area: str  # conf | material | template file | callback | connection | import
+    area: str  # conf | material | template file | callback | sent page | connection | import
     what: str  # the input, in words
     error: str  # (part of) the error it gets
     value: Any = None
@@ -215,6 +216,11 @@ TABLE = [
     Bad("callback", "XML with an entity-expansion bomb", "400", "bomb"),
     Bad("callback", "a body over 64 KB", "413", "huge"),
     Bad("callback", "a push for an account we do not have", "404", "stranger"),
+    Bad("callback", "a push signed nine years ago (a signed URL from an old log)", "403", "stale"),
+    Bad("callback", "a signed URL used again with another body", "403", "replay"),
+    Bad("callback", "a plaintext push to a safe-mode account", "403", "downgrade"),
+    Bad("sent page", "a page number past any run's end", "page: Input should be less than or equal to", "page"),
+    Bad("sent page", "a date past the calendar's end", "'9999-12-31' is not a date like 2026-11-24", "to"),
     Bad(
         "connection",
         "an account type that does not exist",
@@ -259,7 +265,9 @@ def markdown() -> str:
         "|---:|---|---|---|",
     ]
     for i, bad in enumerate(TABLE, start=1):
-        shown = f"HTTP {bad.error}" if bad.area == "callback" else f"`{bad.error}`"
+        shown = {"callback": f"HTTP {bad.error}", "sent page": f"HTTP 400 `{bad.error}`"}.get(
+            bad.area, f"`{bad.error}`"
+        )
         lines.append(f"| {i} | {bad.area} | {bad.what} | {shown} |")
     return "\n".join(lines) + "\n"
 
@@ -338,7 +346,7 @@ def test_bad_template_file(bad):
 def test_bad_callback(api_server, bad):
     import sqlalchemy as sa
 
-    from tests.integration.test_callback_endpoint import BILLION_LAUGHS, PLAIN, post, text_xml
+    from tests.integration.test_callback_endpoint import BILLION_LAUGHS, PLAIN, SAFE, fresh, post, text_xml
     from wechat_campaigns.store.db import engine_for
     from wechat_campaigns.store.schema import callback_events
 
@@ -350,12 +358,33 @@ def test_bad_callback(api_server, bad):
     if bad.value == "stranger":
         stranger = PLAIN.__class__("wechat_nobody", "wx", "s", "t", "plain")
         answer = post(api_server, stranger, text_xml("77001"))
+    elif bad.value == "stale":
+        answer = post(api_server, PLAIN, text_xml("77004"), timestamp=str(int(time.time()) - 9 * 365 * 86_400))
+    elif bad.value == "replay":
+        timestamp, nonce = fresh()
+        assert post(api_server, PLAIN, text_xml("77005"), timestamp=timestamp, nonce=nonce).text == "success"
+        before = kept()
+        answer = post(api_server, PLAIN, text_xml("77006"), timestamp=timestamp, nonce=nonce)
+    elif bad.value == "downgrade":
+        answer = post(api_server, SAFE, text_xml("77007"))
     else:
         body = {"forged": text_xml("77002"), "bomb": BILLION_LAUGHS, "huge": b"<xml>" + b"a" * 70_000 + b"</xml>"}
         query = {"signature": "0" * 40} if bad.value == "forged" else {}
         answer = post(api_server, PLAIN, body[bad.value], **query)
     assert str(answer.status_code) == bad.error
     assert kept() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [b for b in TABLE if b.area == "sent page"], ids=row_id)
+def test_bad_sent_page_parameter(api_server, bad):
+    import requests
+
+    value = {"page": 2**62, "to": "9999-12-31"}[bad.value]
+    headers = {"Authorization": f"Bearer {api_server.token()}"}
+    for path in ("/wechat/sent/", "/wechat/sent/api/runs"):
+        answer = requests.get(api_server.url + path, params={bad.value: value}, headers=headers, timeout=10)
+        assert answer.status_code == 400 and bad.error in answer.json()["detail"], answer.text
 
 
 # -- connections and imports ---------------------------------------------------------------------------------

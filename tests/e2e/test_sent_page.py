@@ -14,14 +14,21 @@ from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE
 
 pytestmark = pytest.mark.slow
 
-PATHS = ["/wechat/sent/", "/wechat/sent/api/runs", "/wechat/sent/api/run?key=x", "/wechat/sent/run.csv?key=x"]
+PATHS = [
+    "/wechat/sent/",
+    "/wechat/sent/api/runs",
+    "/wechat/sent/api/run?key=x",
+    "/wechat/sent/run.csv?key=x",
+    "/wechat/sent/openapi.json",  # no schema is served to anyone, logged in or not (401 or 404)
+    "/wechat/sent/docs",
+]
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_anonymous_requests_are_refused(api_server, path):
-    assert requests.get(api_server.url + path, timeout=10).status_code == 401
+    assert requests.get(api_server.url + path, timeout=10).status_code in (401, 404)
     bad = {"Authorization": "Bearer not-a-token"}
-    assert requests.get(api_server.url + path, headers=bad, timeout=10).status_code in (401, 403)  # Airflow: 403
+    assert requests.get(api_server.url + path, headers=bad, timeout=10).status_code in (401, 403, 404)  # Airflow: 403
 
 
 @pytest.fixture
@@ -154,3 +161,15 @@ def api_server_of(base: str):
     from types import SimpleNamespace
 
     return SimpleNamespace(url=base.removesuffix("/wechat/sent"))
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [({"page": 2**62}, "page: "), ({"page": -1}, "page: "), ({"to": "9999-12-31"}, "'9999-12-31' is not a date")],
+)
+def test_out_of_range_pages_and_dates_get_400_naming_the_parameter(sent, params, named):
+    base, session, _ = sent
+    for path in ("/", "/api/runs"):
+        answer = session.get(base + path, params=params, timeout=10)
+        assert answer.status_code == 400 and named in answer.json()["detail"], answer.text
+    assert session.get(f"{base}/openapi.json", timeout=10).status_code == 404

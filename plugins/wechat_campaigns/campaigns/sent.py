@@ -12,6 +12,8 @@ from typing import Any
 
 # Airflow run states that mean a run will not send any more (a marketer marked it failed to cancel it).
 _STOPPED = {"failed", "success"}
+# What a run's recipient shows, on the Sent page, in its JSON and CSV, and from the CLI.
+RECIPIENT_FIELDS = ("openid", "status", "reason", "errcode", "msg_id", "delivery")
 # WeChat's TEMPLATESENDJOBFINISH statuses other than success, as reasons a fan got no message.
 _NOT_DELIVERED = {"failed:user block": "user_block", "failed: system failed": "system_failed"}
 
@@ -75,3 +77,8 @@ def delivery_reasons(reported: Mapping[str, int]) -> list[dict]:
     """The not-delivered fans as rows of the Sent page's reasons table."""
     summary = delivery(reported)["not_delivered"]
     return [{"status": "not_delivered", "reason": reason, "count": n} for reason, n in summary.items()]
+
+
+def recipient(row: Any) -> dict[str, Any]:
+    """A ledger row as a recipient is shown."""
+    return {name: getattr(row, name) for name in RECIPIENT_FIELDS}

@@ -22,11 +22,21 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from ..campaigns.sent import delivery, delivery_reasons, display_status, funnel, not_delivered_reason, reasons
+from ..campaigns.sent import (
+    RECIPIENT_FIELDS,
+    delivery,
+    delivery_reasons,
+    display_status,
+    funnel,
+    not_delivered_reason,
+    reasons,
+    recipient,
+)
 from ..domain.clock import SHANGHAI, parse_local_datetime
 from ..store import history, ledger
 from ..store.db import engine_for, ready
@@ -42,7 +52,50 @@ def _authenticated():
     return requires_authenticated()
 
 
-app = FastAPI(title="WeChat sent messages", dependencies=[Depends(_authenticated())], docs_url=None, redoc_url=None)
+class DagReader:
+    """Whose runs the logged-in user may see: those of the DAGs Airflow's auth manager lets them read,
+    whichever manager is configured (a run's fans, openids and CSV included)."""
+
+    def __init__(self, user: Any):
+        self.user = user
+
+    def readable(self, dag_ids: set[str]) -> set[str]:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=self.user, method="GET")
+
+
+def _reader_dependency():
+    from airflow.api_fastapi.core_api.security import get_user
+
+    # A default, not Annotated[...]: this module's postponed annotations cannot see get_user from here.
+    def reader(user: Any = Depends(get_user)) -> DagReader:  # noqa: B008
+        return DagReader(user)
+
+    return reader
+
+
+READER = Depends(_reader_dependency())
+
+
+# No schema or docs routes: FastAPI serves those outside the app's dependencies, so they would be anonymous.
+app = FastAPI(
+    title="WeChat sent messages",
+    dependencies=[Depends(_authenticated())],
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+MAX_PAGE = 100_000  # 5 million rows at 50 a page: past any run's end, far below what the database chokes on
+
+
+@app.exception_handler(RequestValidationError)
+async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """400 naming the parameter (``page: Input should be less than or equal to 100000``), not FastAPI's 422."""
+    problems = [f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors()]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
@@ -76,7 +129,7 @@ def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
             return None
         try:
             return (parse_local_datetime(value) + timedelta(days=days)).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date, or a day past the calendar's end (9999-12-31)
             raise HTTPException(400, f"{value!r} is not a date like 2026-11-24") from None
 
     return {
@@ -89,7 +142,8 @@ def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
     }
 
 
-def _run_list(filters: dict[str, Any], page: int, status: str | None) -> list[dict[str, Any]]:
+def _run_list(filters: dict[str, Any], page: int, status: str | None, reader: DagReader) -> list[dict[str, Any]]:
+    filters = {**filters, "dag_ids": sorted(reader.readable(set(history.dag_ids(_engine()))))}
     rows = history.list_runs(_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
     states = _airflow_states(rows)
     for row in rows:
@@ -99,9 +153,9 @@ def _run_list(filters: dict[str, Any], page: int, status: str | None) -> list[di
     return rows
 
 
-def _run_view(key: str) -> dict[str, Any]:
+def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
     row = history.get_run(_engine(), key)
-    if row is None:
+    if row is None or not reader.readable({row.get("dag_id") or ""}):  # not told apart: no hint that it exists
         raise HTTPException(404, f"no campaign run {key!r}")
     finished = bool(row.get("counts"))
     live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
@@ -121,17 +175,7 @@ def _recipients(key: str, page: int, openid: str | None, status: str | None) -> 
     rows = ledger.recipients_page(
         _engine(), key, offset=page * PAGE_SIZE, limit=PAGE_SIZE + 1, openid=openid or None, status=status or None
     )
-    return [
-        {
-            "openid": r.openid,
-            "status": r.status,
-            "reason": r.reason,
-            "errcode": r.errcode,
-            "msg_id": r.msg_id,
-            "delivery": r.delivery,
-        }
-        for r in rows
-    ]
+    return [recipient(row) for row in rows]
 
 
 def _when(epoch: float | None) -> str:
@@ -176,10 +220,11 @@ async def sent_list(
     status: str | None = None,
     date_from: str | None = Query(None, alias="from"),
     date_to: str | None = Query(None, alias="to"),
-    page: int = Query(0, ge=0),
+    page: int = Query(0, ge=0, le=MAX_PAGE),
+    reader: DagReader = READER,
 ) -> Any:
     filters = _filters(account, kind, tag, status, date_from, date_to)
-    rows = await run_in_threadpool(_run_list, filters, page, status)
+    rows = await run_in_threadpool(_run_list, filters, page, status, reader)
     accounts = await run_in_threadpool(history.accounts, _engine())
     chosen = {"account": account, "kind": kind, "tag": tag, "status": status, "from": date_from, "to": date_to}
     return templates.TemplateResponse(
@@ -197,9 +242,10 @@ async def sent_run(
     key: str,
     openid: str | None = None,
     status: str | None = None,
-    page: int = Query(0, ge=0),
+    page: int = Query(0, ge=0, le=MAX_PAGE),
+    reader: DagReader = READER,
 ) -> Any:
-    view = await run_in_threadpool(_run_view, key)
+    view = await run_in_threadpool(_run_view, key, reader)
     recipients = await run_in_threadpool(_recipients, key, page, openid, status)
     return templates.TemplateResponse(
         request,
@@ -218,16 +264,15 @@ async def sent_run(
 
 
 @app.get("/run.csv")
-async def sent_run_csv(key: str) -> StreamingResponse:
-    await run_in_threadpool(_run_view, key)  # 404 for an unknown run
+async def sent_run_csv(key: str, reader: DagReader = READER) -> StreamingResponse:
+    await run_in_threadpool(_run_view, key, reader)  # 404 for an unknown run, or one the user may not read
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["openid", "status", "reason", "errcode", "msg_id", "delivery"])
+        writer.writerow(RECIPIENT_FIELDS)
         for row in ledger.iter_rows(_engine(), key):
-            cells = [row.openid, row.status, row.reason, row.errcode, row.msg_id, row.delivery]
-            writer.writerow([_csv_cell(cell) for cell in cells])
+            writer.writerow([_csv_cell(getattr(row, name)) for name in RECIPIENT_FIELDS])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -266,9 +311,11 @@ async def api_runs(
     status: str | None = None,
     date_from: str | None = Query(None, alias="from"),
     date_to: str | None = Query(None, alias="to"),
-    page: int = Query(0, ge=0),
+    page: int = Query(0, ge=0, le=MAX_PAGE),
+    reader: DagReader = READER,
 ) -> dict[str, Any]:
-    rows = await run_in_threadpool(_run_list, _filters(account, kind, tag, status, date_from, date_to), page, status)
+    filters = _filters(account, kind, tag, status, date_from, date_to)
+    rows = await run_in_threadpool(_run_list, filters, page, status, reader)
     return {"runs": [_public(row) for row in rows[:PAGE_SIZE]], "page": page, "more": len(rows) > PAGE_SIZE}
 
 
@@ -278,9 +325,10 @@ async def api_run(
     recipients: bool = False,
     openid: str | None = None,
     status: str | None = None,
-    page: int = Query(0, ge=0),
+    page: int = Query(0, ge=0, le=MAX_PAGE),
+    reader: DagReader = READER,
 ) -> dict[str, Any]:
-    view = await run_in_threadpool(_run_view, key)
+    view = await run_in_threadpool(_run_view, key, reader)
     answer = {**view, "run": _public(view["run"])}
     if recipients:
         found = await run_in_threadpool(_recipients, key, page, openid, status)

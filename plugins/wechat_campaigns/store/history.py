@@ -44,11 +44,19 @@ def list_runs(
             query = query.where(runs.c.created_at < value)
         elif name == "tag":
             query = query.where(runs.c.audience == f"tag: {value}")
+        elif name == "dag_ids":  # the DAGs whose runs the reader may see
+            query = query.where(runs.c.dag_id.in_(value))
         else:
             query = query.where(runs.c[name] == value)
     query = query.order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def dag_ids(engine: Engine) -> list[str]:
+    """The DAGs that have runs in the history."""
+    with engine.connect() as connection:
+        return [d for d in connection.scalars(sa.select(runs.c.dag_id).distinct()) if d]
 
 
 def accounts(engine: Engine) -> list[str]:
