@@ -3,7 +3,7 @@
 WeChat pushes ``TEMPLATESENDJOBFINISH`` within a second of a send, often before the send task has written
 the fan's msg_id; ``MASSSENDJOBFINISH`` may likewise beat the mass job's msg_id. So both sides look for the
 other: the push applies itself to the recipient (or job) it finds, and the send, once its msg_ids are
-committed, applies the reports already stored for them (``catch_up``).
+committed, applies the reports already stored for them (``catch_up_deliveries``, ``catch_up_mass_report``).
 
 On PostgreSQL the two transactions could pass each other unseen (each reading before the other commits), so
 a report's transaction holds a shared advisory lock of its account and ``catch_up`` an exclusive one: a
@@ -50,7 +50,8 @@ def _keep(dialect: str) -> sa.Insert:
 
 def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
     """Keep pushes; returns the (appid, dedupe_key) of those that are new. A key seen before (a WeChat
-    retry) is left out by the insert itself: the table's unique key is the only check."""
+    retry), or a signature's nonce used before, is left out by the insert itself: the table's unique keys are
+    the only check."""
     if not rows:
         return set()
     found = connection.execute(_keep(connection.dialect.name), [dict(row) for row in rows]).all()
