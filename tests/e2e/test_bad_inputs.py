@@ -146,6 +146,24 @@ TABLE = [
     ),
     Bad(
         "conf",
+        "a text with a NUL byte",
+        "text: holds a control character (U+0000)",
+        {"message_type": "mass", "tag": "vip", "text": "冬季\x00上新"},
+    ),
+    Bad(
+        "conf",
+        "a template value of zero-width and direction marks only",
+        "template_data.thing1: has no visible character",
+        {**TEMPLATE, "template_data": {**ORDER_PAID, "thing1": "\u200b\u202e"}},
+    ),
+    Bad(
+        "conf",
+        "send_at in the year 9999",
+        "is more than a year ahead",
+        {"message_type": "mass", "tag": "vip", "text": "hi", "send_at": "9999-12-31T09:00"},
+    ),
+    Bad(
+        "conf",
         "a news item without its cover",
         "news.cover: is required",
         {"message_type": "mass", "tag": "vip", "news": {"title": "t", "url": "https://example.com"}},

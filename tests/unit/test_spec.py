@@ -152,3 +152,33 @@ def test_subscription_account_gets_one_mass_send_a_day():
     assert problem.field == "message_type"
     # a dry run or a preview is still allowed
     check_against_account(parse_campaign({"message_type": "mass", "text": "hi", "dry_run": True}, NOW), facts)
+
+
+@pytest.mark.parametrize(
+    ("conf", "field", "said"),
+    [
+        ({"message_type": "mass", "text": "冬季\x00上新", "tag": "vip"}, "text", "control character (U+0000)"),
+        ({"message_type": "mass", "text": "\u200b\u200f\u202e", "tag": "vip"}, "text", "no visible character"),
+        ({"message_type": "mass", "text": "a" * 20_001, "tag": "vip"}, "text", "20,001 characters"),
+        ({"message_type": "mass", "text": "hi", "tag": "vip", "name": "\x1b[31mred"}, "name", "U+001B"),
+        (
+            {"message_type": "template", "template_id": "T", "tag": "vip", "template_data": {"thing1": "\u2066\u2069"}},
+            "template_data.thing1",
+            "no visible character",
+        ),
+        ({"message_type": "mass", "text": "hi", "tag": "vip", "send_at": "9999-12-31T09:00"}, "send_at", "a year"),
+        ({"message_type": "mass", "text": "hi", "openids": [FAN] * 100_001}, "openids", "at most 100,000"),
+    ],
+)
+def test_unreadable_or_runaway_values_are_refused_naming_the_field(conf, field, said):
+    with pytest.raises(InvalidCampaign) as caught:
+        parse_campaign(conf, NOW)
+    messages = {problem.field: problem.message for problem in caught.value.problems}
+    assert field in messages and said in messages[field], messages
+
+
+def test_line_breaks_and_chinese_text_with_emoji_are_fine():
+    spec = parse_campaign({"message_type": "mass", "text": "冬季上新 🎁\n第二行\t完", "tag": "vip"}, NOW)
+    assert spec.text == "冬季上新 🎁\n第二行\t完"
+    soon = (NOW + timedelta(days=300)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+    assert parse_campaign({"message_type": "mass", "text": "hi", "tag": "vip", "send_at": soon}, NOW).send_at

@@ -8,6 +8,7 @@ the account (does the tag exist? is the template there?) are in ``check_against_
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,12 @@ from .render import RenderError, compile_text, uses_fan_attributes
 OPENID = re.compile(r"^[\w-]{28}$")
 MATERIAL_NAME = re.compile(r"^(text|news|image|voice|video)/[\w.-]+$")
 SEND_AT_GRACE = timedelta(minutes=1)  # a time "now" typed into the form is a few seconds old on arrival
+SEND_AT_HORIZON = timedelta(days=366)  # a campaign scheduled further ahead is a typo (year 9999), not a plan
+MAX_OPENIDS = 100_000  # an openid list in the conf; bigger audiences are tags
+MAX_TEXT = 20_000  # characters of a text or template value as typed (what WeChat takes is checked rendered)
+# Characters that show nothing: whitespace, and Unicode's "format" class (zero-width spaces, RTL marks, ...).
+_INVISIBLE = {"Zs", "Zl", "Zp", "Cf"}
+_LINE_BREAKS = {"\n", "\r", "\t"}
 
 
 class MessageKind(StrEnum):
@@ -158,13 +165,14 @@ def parse_campaign(conf: Mapping[str, Any], now: datetime, *, check_send_at: boo
     if text is not None:
         _check_text(kind, text, problem)
 
+    name = _text(conf, "name", problem) or ""
     if problems:
         raise InvalidCampaign(problems)
     assert kind is not None
     return CampaignSpec(
         kind=kind,
         conn_id=conn_id,
-        name=_text(conf, "name", problem) or "",
+        name=name,
         tag=tag,
         openids=openids,
         material=material,
@@ -200,7 +208,25 @@ def _text(conf: Mapping[str, Any], name: str, problem) -> str | None:
     if not isinstance(value, str):
         problem(name, f"must be text, not {type(value).__name__}")
         return None
+    if value.strip() and not _check_characters(name, value, problem):
+        return None
     return value.strip() or None
+
+
+def _check_characters(name: str, value: str, problem) -> bool:
+    """What a fan would be sent must be text a person can read: no control characters (NUL, escapes), at
+    least one visible character, and not a novel's length."""
+    if len(value) > MAX_TEXT:
+        problem(name, f"{len(value):,} characters; at most {MAX_TEXT:,}")
+        return False
+    control = next((c for c in value if unicodedata.category(c) == "Cc" and c not in _LINE_BREAKS), None)
+    if control is not None:
+        problem(name, f"holds a control character (U+{ord(control):04X}); remove it")
+        return False
+    if all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in value):
+        problem(name, "has no visible character (only spaces, zero-width or direction marks)")
+        return False
+    return True
 
 
 def _openids(conf: Mapping[str, Any], name: str, problem) -> tuple[str, ...]:
@@ -209,6 +235,9 @@ def _openids(conf: Mapping[str, Any], name: str, problem) -> tuple[str, ...]:
         value = [item for item in re.split(r"[\s,]+", value) if item]
     if not isinstance(value, list):
         problem(name, "must be a list of openids")
+        return ()
+    if len(value) > MAX_OPENIDS:
+        problem(name, f"{len(value):,} openids; at most {MAX_OPENIDS:,} (send to a tag for more)")
         return ()
     bad = [f"[{i}] {item!r}" for i, item in enumerate(value) if not isinstance(item, str) or not OPENID.match(item)]
     if bad:
@@ -231,6 +260,8 @@ def _template_data(value: Any, problem) -> dict[str, str]:
         if not isinstance(item, str | int | float):
             problem(f"template_data.{key}", "must be text")
             continue
+        if str(item).strip() and not _check_characters(f"template_data.{key}", str(item), problem):
+            continue  # (an empty value is a field left out: said as such against the template)
         try:
             compile_text(str(item))
         except RenderError as exc:
@@ -249,6 +280,9 @@ def _news(value: Any, problem) -> dict[str, Any] | None:
     for key in ("title", "url", "cover"):
         if not isinstance(value.get(key), str) or not value[key].strip():
             problem(f"news.{key}", "is required for a news item")
+    for key in ("title", "digest"):
+        if isinstance(value.get(key), str) and value[key].strip():
+            _check_characters(f"news.{key}", value[key], problem)
     unknown = sorted(set(value) - {"title", "url", "cover", "digest"})
     if unknown:
         problem(f"news.{unknown[0]}", "unknown key (a news item has title, url, cover, digest)")
@@ -275,6 +309,8 @@ def _send_at(value: Any, now: datetime, check: bool, problem) -> datetime | None
         return None
     if check and moment < now - SEND_AT_GRACE:
         problem("send_at", f"{moment.isoformat()} is in the past")
+    if check and moment > now + SEND_AT_HORIZON:
+        problem("send_at", f"{moment.isoformat()} is more than a year ahead; schedule closer to the day")
     return moment
 
 
