@@ -46,15 +46,21 @@ def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push
     """Keep and apply pushes in one transaction, in a few statements however many there are (what lets a
     receiver keep up with a campaign's reports); returns what each did.
 
-    Job-finish reports are applied first (applying one twice changes nothing), so every push's outcome is
-    known when it is kept. The insert then says which pushes are new: only those change a fan, in the order
-    they came, so that a retried follow cannot undo a later unfollow."""
+    The insert comes first: it says which pushes are new, and on SQLite it takes the write lock before
+    anything is read, so a send writing its msg_ids cannot slip between this batch's look for them and its
+    commit. Job-finish reports are applied next (applying one twice changes nothing); a report whose send is
+    not written yet is kept as unmatched. Only new pushes change a fan, in the order they came, so that a
+    retried follow cannot undo a later unfollow."""
     rows = [_event_row(appid, push) for appid, push in pushes]
     with transaction(bind) as connection:
         for appid in sorted({row["appid"] for row in rows if row["msg_id"]}):
             reports.hold_account(connection, appid)
-        _apply_reports(connection, rows)
         new = reports.add_events(connection, rows)
+        provisional = {_key(row): row["outcome"] for row in rows}
+        _apply_reports(connection, rows)
+        reports.set_outcomes(
+            connection, [row for row in rows if _key(row) in new and row["outcome"] != provisional[_key(row)]]
+        )
         kept_before = reports.kept(connection, [(r["appid"], r["dedupe_key"]) for r in rows if _key(r) not in new])
         outcomes, interactions, seen = [], {}, set()
         for row, (appid, push) in zip(rows, pushes, strict=True):

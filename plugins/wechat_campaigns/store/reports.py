@@ -40,6 +40,13 @@ _DELIVER = (
 )
 
 
+_OUTCOME = (
+    sa.update(events)
+    .where(events.c.appid == sa.bindparam("a"), events.c.dedupe_key == sa.bindparam("k"))
+    .values(outcome=sa.bindparam("outcome"))
+)
+
+
 @cache
 def _keep(dialect: str) -> sa.Insert:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -56,6 +63,13 @@ def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> 
         return set()
     found = connection.execute(_keep(connection.dialect.name), [dict(row) for row in rows]).all()
     return {(row.appid, row.dedupe_key) for row in found}
+
+
+def set_outcomes(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Correct what kept pushes say they changed (a report that found no send is ``unmatched``)."""
+    if rows:
+        params = [{"a": row["appid"], "k": row["dedupe_key"], "outcome": row["outcome"]} for row in rows]
+        connection.execute(_OUTCOME, params)
 
 
 def kept(connection: sa.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
