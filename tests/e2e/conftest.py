@@ -73,6 +73,15 @@ class CampaignHarness:
     def received(self, kind: str | None = None) -> dict[str, int]:
         return self.account.admin.inbox_counts(self.account.appid, kind=kind)
 
+    def xcom(self, dag_run, task_id: str) -> Any:
+        """What a task of the run returned, as the next task received it."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+        with create_session() as session:
+            return XComModel.deserialize_value(session.scalars(query).one())
+
     def task_states(self, dag_run) -> dict[str, str]:
         return {
             f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: ti.state

@@ -128,6 +128,46 @@ TABLE = [
     ),
     Bad(
         "conf",
+        "a text whose nested loops would run for minutes",
+        "text: more than 10,000 loop steps",
+        {
+            "message_type": "customer_service",
+            "tag": "vip",
+            "text": "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}{{ openid }}",
+        },
+    ),
+    Bad(
+        "conf",
+        "a text that would build a gigabyte",
+        "text: a value of more than 20,000 characters",
+        {"message_type": "mass", "tag": "vip", "text": "{{ 'a' * 10**9 }}"},
+    ),
+    Bad(
+        "conf",
+        "a loop over a million numbers",
+        "text: range() of 1,000,000 numbers; at most 1,000",
+        {"message_type": "mass", "tag": "vip", "text": "{% for i in range(10**6) %}.{% endfor %}"},
+    ),
+    Bad(
+        "conf",
+        "a text longer than WeChat takes once rendered, for every fan",
+        "text: 2,240 bytes once rendered; WeChat takes at most 2,048",
+        {"message_type": "customer_service", "tag": "vip", "text": "{{ openid * 80 }}", "dry_run": True},
+    ),
+    Bad(
+        "conf",
+        "a template value that fails to render",
+        "template_data.thing1: cannot render for fan",
+        {**TEMPLATE, "template_data": {**ORDER_PAID, "thing1": "{{ 1 / 0 }}"}},
+    ),
+    Bad(
+        "conf",
+        "a macro in a text",
+        "text: {% macro %} cannot be used in a campaign text",
+        {"message_type": "customer_service", "tag": "vip", "text": "{% macro m() %}x{% endmacro %}{{ m() }}"},
+    ),
+    Bad(
+        "conf",
         "a control group over 99 %",
         "Invalid input for param holdout_percent: 150 is greater than the maximum",
         {"message_type": "mass", "tag": "vip", "text": "hi", "holdout_percent": 150},

@@ -58,6 +58,53 @@ def test_a_dry_run_shows_which_fans_lack_what_the_message_needs(campaign):
     assert campaign.received() == {}
 
 
+def test_a_dry_run_says_what_the_send_does_for_a_text_too_long_for_some_fans(campaign):
+    """A text that is too long only for a fan with a long name leaves that fan out, in the dry run as in the
+    send, without a call WeChat would refuse; the other fans get it."""
+    from wechat_campaigns.store.fans import upsert_fans
+
+    long_named, short_named = campaign.account.openids[:2]
+    appid, now = campaign.account.appid, datetime.now(UTC)
+    for openid, name in ((long_named, "长" * 700), (short_named, "小王")):  # 700 × 3 bytes: over WeChat's 2,048
+        upsert_fans(campaign.engine, appid, [{"openid": openid, "attributes": {"name": name}}])
+        campaign.account.admin.event(appid, openid, "text", at=now - timedelta(hours=1))
+    add_interactions(
+        campaign.engine,
+        appid,
+        [
+            {"openid": o, "kind": "text", "at": (now - timedelta(hours=1)).timestamp(), "source": "import"}
+            for o in (long_named, short_named)
+        ],
+    )
+    conf = {"message_type": "customer_service", "openids": [long_named, short_named], "text": "{{ name }}，您好"}
+
+    planned = campaign.run(**conf, dry_run=True)
+    assert campaign.ledger(planned) == {long_named: ("failed", "content_too_long"), short_named: ("planned", None)}
+
+    sent = campaign.run(**conf)
+    assert campaign.ledger(sent) == {long_named: ("failed", "content_too_long"), short_named: ("sent", None)}
+    assert campaign.inbox(long_named) == []
+    assert [m["content"]["content"] for m in campaign.inbox(short_named)] == ["小王，您好"]
+    assert campaign.history(sent)["status"] == "partial"
+
+
+def test_each_send_task_gets_a_timeout_in_proportion_to_its_slice(campaign):
+    """A stuck send task is stopped by Airflow (and retried: the ledger knows who is left) instead of holding
+    one of the account's send slots for ever; a big slice gets longer than a small one."""
+    run = campaign.run(**template_conf(tag="customers"))
+    assert run.state == "success"
+    (part,) = campaign.xcom(run, "plan_batches")
+    send = campaign.load_dag().get_task("send")
+    small = send.unmap({"send_slice": part}).execution_timeout
+    big = send.unmap({"send_slice": {**part, "timeout_seconds": None}})
+    assert small == timedelta(seconds=part["timeout_seconds"]) and small.total_seconds() >= 600
+    assert big.execution_timeout is None  # nothing to go by: Airflow's default
+    from wechat_campaigns.domain.plan import slices
+
+    (tiny,), (large, *_) = slices("r", 1, "per_fan", 4, 5, 0.02), slices("r", 100, "per_fan", 4, 100_000, 0.02)
+    assert large["timeout_seconds"] - 600 == 25_000 * 0.02 * 3 and tiny["timeout_seconds"] < large["timeout_seconds"]
+
+
 def test_fans_who_block_templates_are_recorded_and_skipped_next_time(make_campaign):
     campaign = make_campaign()
     blocker = campaign.account.openids[4]

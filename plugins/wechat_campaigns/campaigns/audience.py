@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..domain.eligibility import Reason, exclusion, in_holdout
-from ..domain.plan import MASS_BATCH, PER_FAN_BATCH, batch_count, slices
+from ..domain.plan import DRY_RUN_SECONDS_PER_FAN, MASS_BATCH, PER_FAN_BATCH, batch_count, slices
 from ..domain.spec import FieldProblem, InvalidCampaign, MessageKind
 from ..store import history, ledger, quotas
 from ..store.fans import fan_facts, refollowed, tag_ids
@@ -104,7 +104,8 @@ def plan_batches(run: CampaignRun, audience: dict[str, Any], max_slices: int) ->
     if batches and spec.kind is not MessageKind.TEMPLATE:
         _build_message(run)
     # A dry run calls no API: one task walks the ledger in order rather than several skipping each other's rows.
-    return slices(run.run_key, batches, mode, 1 if spec.dry_run else max_slices)
+    seconds_per_fan = DRY_RUN_SECONDS_PER_FAN if spec.dry_run else run.settings.send_slots / run.settings.rate_limit
+    return slices(run.run_key, batches, mode, 1 if spec.dry_run else max_slices, eligible, seconds_per_fan)
 
 
 def _check_confirmed(run: CampaignRun, eligible: int) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.materials import (
+    TEXT_MAX_BYTES,
     ImageMaterial,
     InvalidMaterial,
     Material,
@@ -25,7 +26,7 @@ from ..domain.materials import (
     inline_text,
     news_from_form,
 )
-from ..domain.render import CompiledText, compile_text, render_fields
+from ..domain.render import CompiledText, RenderError, TooLong, compile_text, render_fields
 from ..domain.spec import CampaignSpec, FieldProblem, InvalidCampaign, MessageKind
 from ..library import library_media, load_material
 from .media import DryRunMedia, MediaLibrary
@@ -136,9 +137,15 @@ class Content:
         return frozenset().union(*(text.variables for text in texts))
 
     def for_fan(self, fan: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The message with every string rendered for ``fan`` (Jinja2, sandboxed, strict)."""
+        """The message with every string rendered for ``fan`` (Jinja2, sandboxed, strict, bounded); an error
+        names the part of the message (``text.content``) and a text WeChat would refuse as too long is
+        ``TooLong``, not a call that fails with 45002."""
         assert self.message is not None
-        return _render(self.message, fan or {})
+        message = _render(self.message, fan or {}, "")
+        text = message.get("text", {}).get("content") if message.get("msgtype") == "text" else None
+        if text is not None and len(text.encode()) > TEXT_MAX_BYTES:
+            raise TooLong(f"text.content: {len(text.encode()):,} bytes; WeChat takes at most {TEXT_MAX_BYTES:,}")
+        return message
 
     def template_data(self, fan: Mapping[str, Any]) -> dict[str, str]:
         return render_fields(self.fields, fan)
@@ -155,11 +162,14 @@ def _strings(value: Any):
             yield from _strings(item)
 
 
-def _render(value: Any, fan: Mapping[str, Any]) -> Any:
+def _render(value: Any, fan: Mapping[str, Any], path: str) -> Any:
     if isinstance(value, str):
-        return compile_text(value).render(fan)
+        try:
+            return compile_text(value).render(fan)
+        except RenderError as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
     if isinstance(value, Mapping):
-        return {key: _render(item, fan) for key, item in value.items()}
+        return {key: _render(item, fan, f"{path}.{key}" if path else key) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render(item, fan) for item in value]
+        return [_render(item, fan, f"{path}[{index}]") for index, item in enumerate(value)]
     return value

@@ -22,7 +22,7 @@ from ..domain.clock import next_midnight
 from ..domain.eligibility import exclusion
 from ..domain.errors import Action, WeChatError, WeChatTransportError
 from ..domain.plan import SendSlice, clientmsgid, owns, template_client_msg_id
-from ..domain.render import RenderError
+from ..domain.render import RenderError, TooLong
 from ..domain.spec import MessageKind
 from ..domain.templates import lint
 from ..store import history, ledger, quotas, reports
@@ -191,11 +191,7 @@ class _Wave:
 def _prepare(run: CampaignRun, content: Content, profiles: dict[str, dict[str, Any]], openids: list[str]) -> _Wave:
     wave = _Wave(openids, [], [], {})
     for openid in openids:
-        try:
-            message = _message(run, content, profiles.get(openid) or {"openid": openid})
-        except RenderError as exc:
-            log.warning("%s: %s", openid, exc)
-            message = "render_error"
+        message = _message(run, content, profiles.get(openid) or {"openid": openid})
         if isinstance(message, str):
             wave.refused[openid] = Outcome(openid, FAILED, message)
         else:
@@ -261,11 +257,19 @@ def _outcomes(run: CampaignRun, wave: _Wave, answers: list[Any], signals: _Signa
 
 
 def _message(run: CampaignRun, content: Content, fan: dict[str, Any]) -> Any:
-    """What to send this fan, or why not (a template value WeChat would refuse with 47003)."""
+    """What to send this fan, or why not: the message does not render, is longer than WeChat takes, or has a
+    template value WeChat would refuse with 47003."""
     openid = fan["openid"]
-    if run.kind is not MessageKind.TEMPLATE:
-        return openid, content.for_fan(fan)
-    data = content.template_data(fan)
+    try:
+        if run.kind is not MessageKind.TEMPLATE:
+            return openid, content.for_fan(fan)
+        data = content.template_data(fan)
+    except TooLong as exc:
+        log.warning("%s: %s", openid, exc)
+        return "content_too_long"
+    except RenderError as exc:
+        log.warning("%s: %s", openid, exc)
+        return "render_error"
     refusal = _lint_refusal(data, run.spec.template_strict)
     if refusal:
         return refusal
@@ -365,30 +369,22 @@ def _dry_run_slice(run: CampaignRun, content: Content, part: SendSlice) -> dict[
 
 
 def _render_chunk(run: CampaignRun, content: Content, openids: list[str]) -> list[Outcome]:
-    """The fans whose message does not render (a mass message is the same for all: checked at validate)."""
+    """The fans whose message would not be sent, for the reason the send would give (a mass message is the
+    same for all: checked at validate)."""
     if run.kind is MessageKind.MASS:
         return []
     profiles = _profiles(run, content, openids)
     failures = []
     for openid in openids:
-        try:
-            _render(run, content, profiles.get(openid) or {"openid": openid})
-        except RenderError as exc:
-            log.warning("%s: %s", openid, exc)
-            failures.append(Outcome(openid, FAILED, "render_error"))
+        message = _message(run, content, profiles.get(openid) or {"openid": openid})
+        if isinstance(message, str):
+            failures.append(Outcome(openid, FAILED, message))
     return failures
 
 
 def _plan_chunk(run: CampaignRun, failures: list[Outcome], first: int, last: int, owner: tuple[int, int]) -> int:
     ledger.record(run.engine, run.run_key, failures)
     return ledger.move_range(run.engine, run.run_key, first, last, owner, PENDING, PLANNED)
-
-
-def _render(run: CampaignRun, content: Content, fan: dict[str, Any]) -> None:
-    if run.kind is MessageKind.TEMPLATE:
-        content.template_data(fan)
-    else:
-        content.for_fan(fan)
 
 
 def _profiles(run: CampaignRun, content: Content, openids: list[str]) -> dict[str, dict[str, Any]]:

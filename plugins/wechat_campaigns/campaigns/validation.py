@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..domain.clock import next_midnight
+from ..domain.materials import (
+    BODY_MAX_CHARS,
+    DIGEST_MAX,
+    TEXT_MAX_BYTES,
+    TITLE_MAX,
+    Material,
+    NewsMaterial,
+    TextMaterial,
+)
+from ..domain.render import CompiledText, compile_text, sample_problem
 from ..domain.spec import (
     AccountFacts,
     CampaignSpec,
@@ -19,12 +30,14 @@ from ..domain.spec import (
 )
 from ..domain.templates import Finding, lint, template_fields
 from ..store import history
-from ..store.fans import replace_tags
+from ..store.fans import profiles_for_render, replace_tags, sample_openids
 from ..store.schema import mass_jobs, recipients, runs
 from ..store.sizes import fit, room
 from ..store.templates import replace_templates
 from .content import load_content
 from .run import CampaignRun
+
+Refusal = Callable[[str], str | None]  # what WeChat would refuse of a rendered text, or None
 
 
 def validate(run: CampaignRun) -> dict[str, Any]:
@@ -32,9 +45,10 @@ def validate(run: CampaignRun) -> dict[str, Any]:
     row. Returns what later steps need (small: it travels by XCom)."""
     spec = run.spec
     try:
-        load_content(spec)
+        material = load_content(spec)
         check_against_account(spec, _account_facts(run))
         findings = lint_template_values(spec)
+        check_rendering(run, material)
     except InvalidCampaign as exc:
         reject(run, exc)
         raise
@@ -63,6 +77,61 @@ def lint_template_values(spec: CampaignSpec) -> list[Finding]:
     if stopping:
         raise InvalidCampaign([FieldProblem(f"template_data.{f.field}", f.message) for f in stopping])
     return findings
+
+
+SAMPLE_FANS = 20
+
+
+def check_rendering(run: CampaignRun, material: Material | None) -> None:
+    """Render the message for a sample of the audience's fans the store knows (a made-up fan when it knows
+    none; nobody for mass, which has no fan attributes) and refuse, naming the field, content that runs away
+    or that WeChat would refuse for all of them: found now, not as a failure for every fan on send day."""
+    texts = list(_texts(run.spec, material))
+    if not any(text.dynamic for _, text, _ in texts):
+        return
+    fans = [{}] if run.kind is MessageKind.MASS else _sample_fans(run)
+    refused = functools.partial(sample_problem, fans=fans)
+    problems = [FieldProblem(field, problem) for field, text, refusal in texts if (problem := refused(text, refusal))]
+    if problems:
+        raise InvalidCampaign(problems)
+
+
+def _texts(spec: CampaignSpec, material: Material | None) -> Iterator[tuple[str, CompiledText, Refusal]]:
+    """Each text of the message, with its field and what WeChat refuses of it once rendered."""
+    if spec.kind is MessageKind.TEMPLATE:
+        for name, value in spec.template_data.items():
+            yield f"template_data.{name}", compile_text(value), functools.partial(_template_refusal, name)
+    elif isinstance(material, TextMaterial):
+        yield "text" if spec.text else "material", material.content, _text_refusal
+    elif isinstance(material, NewsMaterial):
+        for index, article in enumerate(material.articles):
+            at = "news" if spec.news else f"material: articles[{index}]"
+            yield f"{at}.title", article.title, _longer_than(TITLE_MAX)
+            if article.digest:
+                yield f"{at}.digest", article.digest, _longer_than(DIGEST_MAX)
+            yield f"{at}.body", article.body, _longer_than(BODY_MAX_CHARS - 1)
+
+
+def _template_refusal(name: str, value: str) -> str | None:
+    return next((finding.message for finding in lint({name: value}) if finding.severity == "refused"), None)
+
+
+def _text_refusal(value: str) -> str | None:
+    size = len(value.encode())
+    return f"{size:,} bytes once rendered; WeChat takes at most {TEXT_MAX_BYTES:,}" if size > TEXT_MAX_BYTES else None
+
+
+def _longer_than(limit: int) -> Refusal:
+    return lambda value: f"{len(value):,} characters once rendered; at most {limit:,}" if len(value) > limit else None
+
+
+def _sample_fans(run: CampaignRun) -> list[dict[str, Any]]:
+    spec = run.spec
+    openids = (spec.preview_openids or spec.openids)[:SAMPLE_FANS]
+    if not openids:
+        openids = sample_openids(run.engine, run.appid, spec.tag, SAMPLE_FANS)
+    profiles = profiles_for_render(run.engine, run.appid, openids)
+    return list(profiles.values()) or [{"openid": "o" + "0" * 27, "tags": [spec.tag] if spec.tag else []}]
 
 
 def reject(run: CampaignRun, error: Exception) -> None:

@@ -24,6 +24,7 @@ class SendSlice:
     index: int
     count: int
     mode: str  # "per_fan" | "mass_openids" | "mass_tag" | "mass_all" | "preview"
+    timeout_seconds: int | None = None  # the send task's execution_timeout: see ``slice_timeout``
 
     def to_xcom(self) -> dict:
         return asdict(self)
@@ -39,9 +40,28 @@ def batch_of(position: int, recipients: int, batches: int) -> int:
     return position * batches // recipients
 
 
-def slices(run_key: str, batches: int, mode: str, max_slices: int = MAX_SLICES) -> list[dict]:
+SLICE_GRACE_SECONDS = 600  # token refreshes, retries with back-off, a slow store
+MASS_CALL_SECONDS = 60  # per mass batch: mass/send calls keep under 60 a minute, and WeChat may be slow
+PACE_MARGIN = 3  # a slice may take three times as long as its share of the rate limit says
+DRY_RUN_SECONDS_PER_FAN = 0.001  # rendering and the ledger, no call
+
+
+def slice_timeout(mode: str, batches: int, fans: int, seconds_per_fan: float) -> int:
+    """How long one send task may run before Airflow stops it (and retries: the ledger knows who is left), so a
+    stuck or runaway task cannot hold a send slot for ever. In proportion to the slice: its fans at its share of
+    the account's rate limit, or its mass batches; quota waits do not count (the task defers)."""
+    work = fans * seconds_per_fan * PACE_MARGIN if mode == "per_fan" else batches * MASS_CALL_SECONDS
+    return SLICE_GRACE_SECONDS + math.ceil(work)
+
+
+def slices(
+    run_key: str, batches: int, mode: str, max_slices: int = MAX_SLICES, fans: int = 0, seconds_per_fan: float = 0.0
+) -> list[dict]:
+    if not batches:
+        return []
     count = max(1, min(batches, max_slices))
-    return [SendSlice(run_key, index, count, mode).to_xcom() for index in range(count)] if batches else []
+    timeout = slice_timeout(mode, math.ceil(batches / count), math.ceil(fans / count), seconds_per_fan)
+    return [SendSlice(run_key, index, count, mode, timeout).to_xcom() for index in range(count)]
 
 
 def owns(slice_index: int, slice_count: int, batch_no: int) -> bool:

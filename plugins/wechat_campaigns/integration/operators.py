@@ -7,6 +7,7 @@ carry on where they stopped — the store knows who is still pending and where a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
@@ -48,6 +49,10 @@ class WeChatSendOperator(_WaitsForQuota):
     def __init__(self, *, send_slice: dict[str, Any], **kwargs: Any):
         super().__init__(**kwargs)
         self.send_slice = send_slice
+        # Mapped, this runs when the task starts, with its slice: the timeout fits the slice's size.
+        timeout = send_slice.get("timeout_seconds") if isinstance(send_slice, dict) else None
+        if timeout and self.execution_timeout is None:
+            self.execution_timeout = timedelta(seconds=timeout)
 
     def work(self, context: Any) -> dict[str, int]:
         part = SendSlice(**self.send_slice)

@@ -135,6 +135,7 @@ REASONS_ZH = {
     "too_few_for_mass": "群发至少需要 2 人",
     "invalid_openid": "无效 openid",
     "render_error": "内容渲染失败",
+    "content_too_long": "内容超过微信长度限制",
     "invalid_template_value": "模板字段不符合规则",
     "interrupted": "发送中断，结果未知",
     "no_answer": "无应答，结果未知",

@@ -228,3 +228,18 @@ def profiles_for_render(
             for openid, name in names:
                 result[openid].setdefault("tags", []).append(name)
     return result
+
+
+def sample_openids(engine: Engine, appid: str, tag: str | None, limit: int) -> list[str]:
+    """Up to ``limit`` followers the store knows (of ``tag`` when given): the fans ``validate`` renders a
+    personalised message for before anything is sent."""
+    query = sa.select(fans.c.openid).where(fans.c.appid == appid, fans.c.subscribed.is_not(sa.false()))
+    if tag:
+        members = (
+            sa.select(fan_tags.c.openid)
+            .join(tags, (tags.c.appid == fan_tags.c.appid) & (tags.c.tag_id == fan_tags.c.tag_id))
+            .where(fan_tags.c.appid == appid, tags.c.name == tag)
+        )
+        query = query.where(fans.c.openid.in_(members))
+    with engine.connect() as connection:
+        return list(connection.execute(query.order_by(fans.c.openid).limit(limit)).scalars())
