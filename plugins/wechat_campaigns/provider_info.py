@@ -75,6 +75,14 @@ CONNECTION_FIELDS = {
         default=10_000,
         minimum=0,
     ),
+    "schedule_horizon_days": _field(
+        "Schedule at most (days ahead)",
+        "A campaign whose send_at is further ahead than this is refused, naming send_at (a year 9999 typo).",
+        type="integer",
+        default=366,
+        minimum=1,
+        maximum=3660,
+    ),
     "send_slots": _field(
         "Parallel send tasks",
         "How many send tasks of this account may run at once: the slots of its Airflow pool (wechat_api). "

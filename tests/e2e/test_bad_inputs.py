@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,25 @@ TABLE = [
     ),
     Bad(
         "conf",
+        "send_at further ahead than the account's own horizon",
+        "is more than 30 days ahead (the account's schedule_horizon_days)",
+        {"message_type": "mass", "tag": "vip", "text": "hi", "send_at": f"{date.today() + timedelta(days=60)}T09:00"},
+        {"schedule_horizon_days": 30},
+    ),
+    Bad(
+        "conf",
+        "a run conf of more than 4 MB",
+        "conf: 5,000,",
+        {"message_type": "mass", "tag": "vip", "text": "hi", "notes": "x" * 5_000_000},
+    ),
+    Bad(
+        "conf",
+        "template data with more fields than any template",
+        "template_data: 31 fields; a template has at most 30",
+        {**TEMPLATE, "template_data": {f"thing{i}": "x" for i in range(31)}},
+    ),
+    Bad(
+        "conf",
         "a news item without its cover",
         "news.cover: is required",
         {"message_type": "mass", "tag": "vip", "news": {"title": "t", "url": "https://example.com"}},
@@ -290,6 +310,12 @@ TABLE = [
         "more calls in flight than a send task allows",
         "send_concurrency must be a whole number from 1 to 512, not 1000",
         {"extra": {"send_concurrency": 1000}},
+    ),
+    Bad(
+        "connection",
+        "a schedule horizon that is not a number of days",
+        "schedule_horizon_days must be a whole number of days from 1 to 3660, not 'soon'",
+        {"extra": {"schedule_horizon_days": "soon"}},
     ),
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),
     Bad("connection", "a wrong AppSecret", "40125", {"password": "wrong"}),

@@ -166,7 +166,6 @@ def test_subscription_account_gets_one_mass_send_a_day():
             "template_data.thing1",
             "no visible character",
         ),
-        ({"message_type": "mass", "text": "hi", "tag": "vip", "send_at": "9999-12-31T09:00"}, "send_at", "a year"),
         ({"message_type": "mass", "text": "hi", "openids": [FAN] * 100_001}, "openids", "at most 100,000"),
     ],
 )
@@ -175,6 +174,32 @@ def test_unreadable_or_runaway_values_are_refused_naming_the_field(conf, field, 
         parse_campaign(conf, NOW)
     messages = {problem.field: problem.message for problem in caught.value.problems}
     assert field in messages and said in messages[field], messages
+
+
+def test_send_at_past_the_accounts_horizon_is_refused_naming_it():
+    from wechat_campaigns.domain.spec import check_schedule
+
+    typo = parse_campaign({"message_type": "mass", "text": "hi", "tag": "vip", "send_at": "9999-12-31T09:00"}, NOW)
+    with pytest.raises(InvalidCampaign, match=r"send_at: 9999-12-31T09:00:00\+08:00 is more than a year ahead"):
+        check_schedule(typo, NOW, 366)
+    in_400_days = (NOW + timedelta(days=400)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+    later = parse_campaign({"message_type": "mass", "text": "hi", "tag": "vip", "send_at": in_400_days}, NOW)
+    with pytest.raises(InvalidCampaign, match="is more than a year ahead"):
+        check_schedule(later, NOW, 366)
+    check_schedule(later, NOW, 500)  # an account that plans further ahead says so in its connection
+
+
+def test_a_conf_too_big_or_with_too_many_template_fields_is_refused():
+    with pytest.raises(InvalidCampaign, match=r"conf: 5,000,0\d\d bytes of JSON; at most 4,194,304"):
+        parse_campaign({"message_type": "mass", "text": "hi", "tag": "vip", "notes": "x" * 5_000_000}, NOW)
+    many = {
+        "message_type": "template",
+        "template_id": "T",
+        "tag": "v",
+        "template_data": {f"k{i}": "x" for i in range(31)},
+    }
+    with pytest.raises(InvalidCampaign, match="template_data: 31 fields"):
+        parse_campaign(many, NOW)
 
 
 def test_line_breaks_and_chinese_text_with_emoji_are_fine():

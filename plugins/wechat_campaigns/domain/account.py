@@ -39,6 +39,7 @@ class AccountSettings:
     verified: bool = True
     rate_limit: float = 200.0  # API calls per second for this account, all workers together
     confirm_threshold: int = 10_000  # sends to more fans than this need confirm_large_send
+    schedule_horizon_days: int = 366  # send_at further ahead than this is a typo (year 9999), not a plan
     # Send tasks of this account that may run at once (the slots of its send pool): each sends at
     # rate_limit / send_slots, so that all of them together, on any workers, keep to rate_limit.
     send_slots: int = 4

@@ -7,6 +7,7 @@ the account (does the tag exist? is the template there?) are in ``check_against_
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,10 @@ from .render import RenderError, compile_text, uses_fan_attributes
 OPENID = re.compile(r"^[\w-]{28}$")
 MATERIAL_NAME = re.compile(r"^(text|news|image|voice|video)/[\w.-]+$")
 SEND_AT_GRACE = timedelta(minutes=1)  # a time "now" typed into the form is a few seconds old on arrival
-SEND_AT_HORIZON = timedelta(days=366)  # a campaign scheduled further ahead is a typo (year 9999), not a plan
+DEFAULT_HORIZON_DAYS = AccountSettings.schedule_horizon_days
+MAX_CONF_BYTES = 4 * 1024 * 1024  # a run conf as JSON: 100,000 openids take about 3 MB
+MAX_TEMPLATE_FIELDS = 30  # WeChat's templates show a handful
+MAX_FIELD_NAME = 64
 MAX_OPENIDS = 100_000  # an openid list in the conf; bigger audiences are tags
 MAX_TEXT = 20_000  # characters of a text or template value as typed (what WeChat takes is checked rendered)
 # Characters that show nothing: whitespace, and Unicode's "format" class (zero-width spaces, RTL marks, ...).
@@ -129,6 +133,10 @@ def parse_campaign(conf: Mapping[str, Any], now: datetime, *, check_send_at: boo
 
     def problem(name: str, message: str) -> None:
         problems.append(FieldProblem(name, message))
+
+    size = len(json.dumps(dict(conf), ensure_ascii=False, default=str).encode())
+    if size > MAX_CONF_BYTES:
+        raise InvalidCampaign([FieldProblem("conf", f"{size:,} bytes of JSON; at most {MAX_CONF_BYTES:,}")])
 
     kind = _kind(conf.get("message_type"), problem)
     conn_id = _text(conf, "wechat_conn_id", problem) or "wechat_default"
@@ -253,8 +261,14 @@ def _template_data(value: Any, problem) -> dict[str, str]:
     if not isinstance(value, Mapping):
         problem("template_data", 'must map each template field to its value, e.g. {"thing1": "..."}')
         return {}
+    if len(value) > MAX_TEMPLATE_FIELDS:
+        problem("template_data", f"{len(value):,} fields; a template has at most {MAX_TEMPLATE_FIELDS}")
+        return {}
     data: dict[str, str] = {}
     for key, item in value.items():
+        if len(str(key)) > MAX_FIELD_NAME:
+            problem("template_data", f"a field name of {len(str(key)):,} characters; at most {MAX_FIELD_NAME}")
+            continue
         if isinstance(item, Mapping):  # accept WeChat's own {"value": ...} shape too
             item = item.get("value")
         if not isinstance(item, str | int | float):
@@ -309,9 +323,22 @@ def _send_at(value: Any, now: datetime, check: bool, problem) -> datetime | None
         return None
     if check and moment < now - SEND_AT_GRACE:
         problem("send_at", f"{moment.isoformat()} is in the past")
-    if check and moment > now + SEND_AT_HORIZON:
-        problem("send_at", f"{moment.isoformat()} is more than a year ahead; schedule closer to the day")
     return moment
+
+
+def check_schedule(spec: CampaignSpec, now: datetime, horizon_days: int) -> None:
+    """Refuse a ``send_at`` further ahead than the account's horizon (by default a year): a typo, not a plan."""
+    if spec.send_at is not None and spec.send_at > now + timedelta(days=horizon_days):
+        ahead = "a year" if horizon_days == DEFAULT_HORIZON_DAYS else f"{horizon_days:,} days"
+        raise InvalidCampaign(
+            [
+                FieldProblem(
+                    "send_at",
+                    f"{spec.send_at.isoformat()} is more than {ahead} ahead (the account's schedule_horizon_days);"
+                    " schedule closer to the day",
+                )
+            ]
+        )
 
 
 def _dry_run(value: Any, kind: MessageKind | None, tag, openids, preview) -> bool:

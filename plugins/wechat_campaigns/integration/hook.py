@@ -123,12 +123,22 @@ def account_settings(conn) -> AccountSettings:
         verified=_as_bool(extra.get("verified", True)),
         rate_limit=float(extra.get("rate_limit", 200)),
         confirm_threshold=int(extra.get("confirm_threshold", 10_000)),
+        schedule_horizon_days=_schedule_horizon(conn.conn_id, extra.get("schedule_horizon_days", 366)),
         send_slots=max(1, int(extra.get("send_slots", 4))),
         send_concurrency=_send_concurrency(
             conn.conn_id, extra.get("send_concurrency", AccountSettings.send_concurrency)
         ),
         daily_quotas=quotas,
     )
+
+
+def _schedule_horizon(conn_id: str, value: Any) -> int:
+    if not str(value).strip().isdigit() or not 1 <= int(value) <= 3660:
+        raise ValueError(
+            f"connection {conn_id!r}: schedule_horizon_days must be a whole number of days from 1 to 3660, "
+            f"not {value!r}"
+        )
+    return int(value)
 
 
 def _send_concurrency(conn_id: str, value: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from ..campaigns import audience, summary, validation
 from ..campaigns.run import CampaignRun, utcnow
 from ..campaigns.template_admin import TemplateAdmin, TemplatePlanRefused
-from ..domain.spec import FieldProblem, InvalidCampaign, parse_campaign
+from ..domain.spec import MAX_CONF_BYTES, FieldProblem, InvalidCampaign, check_schedule, parse_campaign
 from ..domain.templates import TemplatePlan
 from ..library import load_template_plan
 from ..store import history
@@ -38,6 +39,8 @@ def campaign_run(context: Any | None = None, *, check_send_at: bool = False, sen
         raise InvalidCampaign(
             [FieldProblem("wechat_conn_id", f"no Airflow connection named {spec.conn_id!r}")]
         ) from None
+    if check_send_at:
+        check_schedule(spec, utcnow(), settings.schedule_horizon_days)
     return CampaignRun(
         run_key=run_key(context),
         spec=spec,
@@ -68,9 +71,15 @@ def validate() -> dict[str, Any]:
                 error=str(exc),
                 dag_id=context["dag_run"].dag_id,
                 dag_run_id=context["dag_run"].run_id,
-                conf=dict(context["params"]),
+                conf=_conf_to_keep(context["params"]),
             )
             raise AirflowFailException(f"campaign rejected: {exc}") from exc
+
+
+def _conf_to_keep(params: Any) -> dict[str, Any] | None:
+    """The conf for the history of a refusal; not one refused for its size (that is in the error)."""
+    conf = dict(params)
+    return conf if len(json.dumps(conf, ensure_ascii=False, default=str).encode()) <= MAX_CONF_BYTES else None
 
 
 def resolve_audience() -> dict[str, int]:
