@@ -54,11 +54,16 @@ def main() -> int:
     rounds = []
     try:
         for r in range(args.rounds):  # this machine's other work moves one round's figure by 10-20 %
+            before = cpu_now(receiver)
             latencies, seconds = asyncio.run(
                 send_pushes(port, range(r * args.pushes, (r + 1) * args.pushes), args, reports)
             )
+            used = [(after - then) / args.pushes * 1e6 for after, then in zip(cpu_now(receiver), before, strict=True)]
             rounds.append((args.pushes / seconds, latencies))
-            print(f"  round {r + 1}: {args.pushes:,} pushes in {seconds:.1f} s: {rounds[-1][0]:,.0f}/s")
+            print(
+                f"  round {r + 1}: {args.pushes:,} pushes in {seconds:.1f} s: {rounds[-1][0]:,.0f}/s "
+                f"(CPU per push: receiver {used[0]:.0f} µs, client {used[1]:.0f} µs)"
+            )
     finally:
         receiver.terminate()
         receiver.wait(30)
@@ -223,6 +228,13 @@ def count_delivered(url: str) -> int:
         return connection.scalar(
             sa.select(sa.func.count()).where(recipients.c.run_key == RUN_KEY, recipients.c.delivery == "success")
         )
+
+
+def cpu_now(receiver: subprocess.Popen) -> tuple[float, float]:
+    """CPU seconds the receiver (Linux: user and system) and this client have used so far: what a push costs
+    each, apart from the machine's other work."""
+    fields = Path(f"/proc/{receiver.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), time.process_time()
 
 
 def percentile(values: list[float], q: int) -> float:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from .domain.eligibility import INTERACTION_WINDOWS
 from .store import history, reports
-from .store.db import transaction
+from .store.db import is_psycopg2, transaction
 from .store.fans import add_interactions, mark_fans
 from .wechat.callbacks import Push
 
@@ -46,18 +46,29 @@ def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push
     """Keep and apply pushes in one transaction, in a few statements however many there are (what lets a
     receiver keep up with a campaign's reports); returns what each did.
 
-    The insert comes first: it says which pushes are new, and on SQLite it takes the write lock before
+    On SQLite the insert comes first: it says which pushes are new, and it takes the write lock before
     anything is read, so a send writing its msg_ids cannot slip between this batch's look for them and its
     commit. Job-finish reports are applied next (applying one twice changes nothing); a report whose send is
-    not written yet is kept as unmatched. Only new pushes change a fan, in the order they came, so that a
-    retried follow cannot undo a later unfollow."""
+    not written yet is kept as unmatched. On PostgreSQL the insert, the deliveries and the interactions are one
+    statement after the account's lock (``reports.keep_and_apply``): one round trip a batch. Only new pushes
+    change a fan, in the order they came, so that a retried follow cannot undo a later unfollow."""
     rows = [_event_row(appid, push) for appid, push in pushes]
     with transaction(bind) as connection:
-        for appid in sorted({row["appid"] for row in rows if row["msg_id"]}):
-            reports.hold_account(connection, appid)
-        new = reports.add_events(connection, rows)
-        provisional = {_key(row): row["outcome"] for row in rows}
-        _apply_reports(connection, rows)
+        in_one = is_psycopg2(connection)
+        if in_one:  # one round trip: the accounts' locks, then the insert, the deliveries and the interactions
+            windows = [window for row, (_, push) in zip(rows, pushes, strict=True) if (window := _window(row, push))]
+            stored = reports.keep_and_apply(connection, rows, windows)
+            for row in rows:
+                row["outcome"] = stored.get(_key(row), row["outcome"])
+            new = set(stored)
+        else:
+            for appid in sorted({row["appid"] for row in rows if row["msg_id"]}):
+                reports.hold_account(connection, appid)
+            new = reports.add_events(connection, rows)
+        provisional = {_key(row): row["outcome"] for row in rows}  # as the insert stored them
+        if not in_one:
+            _apply_templates(connection, rows)
+        _apply_mass_reports(connection, rows)
         reports.set_outcomes(
             connection, [row for row in rows if _key(row) in new and row["outcome"] != provisional[_key(row)]]
         )
@@ -72,10 +83,12 @@ def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push
                 continue
             new.discard(key)  # the same push twice in one batch: the second is a retry
             seen.add(key)
-            _change_fan(connection, appid, push, interactions)
+            _change_fan(connection, appid, push)
+            if not in_one and (window := _window(row, push)):
+                interactions.setdefault(appid, []).append(window)
             outcomes.append(row["outcome"])
         for appid, items in interactions.items():
-            add_interactions(connection, appid, items)
+            add_interactions(connection, appid, [{k: v for k, v in w.items() if k != "event_key"} for w in items])
     return outcomes
 
 
@@ -125,14 +138,18 @@ def _interaction_kind(push: Push) -> str | None:
     return _EVENT_KINDS.get(name)
 
 
-def _apply_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Deliveries (one statement for the batch) and mass figures; a report whose send is not written yet is
-    kept as unmatched, and the send applies it when it writes its msg_ids (store.reports.catch_up_*)."""
+def _apply_templates(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Deliveries (one statement for the batch on PostgreSQL); a report whose send is not written yet is kept
+    as unmatched, and the send applies it when it writes its msg_ids (store.reports.catch_up_*)."""
     templates = [row for row in rows if row["event"] == reports.TEMPLATE_REPORT]
     found = reports.deliver(connection, [(row["openid"], row["msg_id"], row["report_status"]) for row in templates])
     for row in templates:
         if (row["openid"], row["msg_id"]) not in found:
             row["outcome"] = f"delivery:{reports.UNMATCHED}"
+
+
+def _apply_mass_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Mass figures; a report whose job's msg_id is not written yet is kept as unmatched."""
     for row in rows:
         if row["event"] == reports.MASS_REPORT:
             figures = reports.mass_figures(row["payload"])
@@ -140,14 +157,26 @@ def _apply_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> Non
                 row["outcome"] = f"mass_report:{reports.UNMATCHED}"
 
 
-def _change_fan(connection: sa.Connection, appid: str, push: Push, interactions: dict[str, list]) -> None:
-    """What a new push changes of its fan: following, refusing templates, a customer-service window."""
+def _change_fan(connection: sa.Connection, appid: str, push: Push) -> None:
+    """What a new push changes of its fan: following, refusing templates."""
     name = push.event.lower() if push.msg_type == "event" else ""
     if name in ("subscribe", "unsubscribe"):
         mark_fans(connection, appid, [push.openid], subscribed=name == "subscribe")
     if name == "templatesendjobfinish" and push.get("Status") == "failed:user block":
         mark_fans(connection, appid, [push.openid], blocks_templates=True)  # later campaigns leave them out
+
+
+def _window(row: dict[str, Any], push: Push) -> dict[str, Any] | None:
+    """The customer-service window a push opens, as an interaction row (``event_key``: the push's key)."""
     kind = _interaction_kind(push)
-    if kind in INTERACTION_WINDOWS:
-        row = {"openid": push.openid, "kind": kind, "at": float(push.created_at), "source": "callback"}
-        interactions.setdefault(appid, []).append({**row, "dedupe_key": f"cb:{appid}:{push.dedupe_key}"[:128]})
+    if kind not in INTERACTION_WINDOWS:
+        return None
+    return {
+        "appid": row["appid"],
+        "event_key": row["dedupe_key"],
+        "openid": push.openid,
+        "kind": kind,
+        "at": float(push.created_at),
+        "source": "callback",
+        "dedupe_key": f"cb:{row['appid']}:{push.dedupe_key}"[:128],
+    }

@@ -6,11 +6,15 @@ from __future__ import annotations
 import random
 import threading
 
-from wechat_campaigns.inbound import record_push
+import pytest
+import sqlalchemy as sa
+
+from wechat_campaigns.inbound import REPLAYED, record_push, record_pushes
 from wechat_campaigns.store import history, ledger, reports
 from wechat_campaigns.store.db import engine_for
 from wechat_campaigns.store.ledger import Outcome
-from wechat_campaigns.wechat.callbacks import parse_xml
+from wechat_campaigns.store.schema import callback_events, fans, interactions
+from wechat_campaigns.wechat.callbacks import Push, parse_xml
 
 APPID, RUN = "wxreportorder000001", "wechat_campaign/manual__order"
 
@@ -28,6 +32,24 @@ def mass_report(msg_id: int) -> bytes:
         f"<Event>MASSSENDJOBFINISH</Event><MsgID>{msg_id}</MsgID><Status>send success</Status>"
         "<TotalCount>10</TotalCount><FilterCount>9</FilterCount><SentCount>9</SentCount><ErrorCount>0</ErrorCount></xml>"
     ).encode()
+
+
+def message(openid: str, msg_id: int, content: str = "hi") -> bytes:
+    return (
+        f"<xml><FromUserName>{openid}</FromUserName><CreateTime>1764000000</CreateTime><MsgType>text</MsgType>"
+        f"<Content>{content}</Content><MsgId>{msg_id}</MsgId></xml>"
+    ).encode()
+
+
+def follow(openid: str, event: str, at: int) -> bytes:
+    return (
+        f"<xml><FromUserName>{openid}</FromUserName><CreateTime>{at}</CreateTime><MsgType>event</MsgType>"
+        f"<Event>{event}</Event></xml>"
+    ).encode()
+
+
+def signed(body: bytes, nonce: str, at: int = 1764000000) -> Push:
+    return Push(parse_xml(body).fields, signed_at=at, nonce=nonce)
 
 
 def fan(i: int) -> str:
@@ -110,3 +132,61 @@ def test_racing_reports_and_sends_lose_no_report_on_postgresql(pg_store_url):
         thread.join()
     assert not failures
     assert ledger.delivery_counts(engine, RUN) == {"success": fans}
+
+
+@pytest.mark.parametrize("in_batches", [True, False], ids=["one batch", "push by push"])
+def test_a_batch_of_pushes_does_what_the_same_pushes_do_one_by_one(any_store_url, in_batches):
+    """What a receiver's writer hands over in one transaction (on PostgreSQL: one statement): retries and
+    replays inside the batch, reports with and without their send, a fan's window once, follows in order,
+    and text that looks like SQL kept as it came."""
+    engine = engine_for(any_store_url)
+    history.save_run(engine, RUN, status="sending", kind="template", appid=APPID)
+    ledger.add_recipients(engine, RUN, [fan(i) for i in range(3)])
+    ledger.record(engine, RUN, [Outcome(fan(0), "sent", msg_id="9000"), Outcome(fan(1), "sent", msg_id="9001")])
+    awkward = "it's {windows}; 100% -- \\'); DROP TABLE recipients; -- 你好"
+    pushes = [
+        signed(template_report(fan(0), 9000), "n0"),
+        signed(template_report(fan(0), 9000), "n0"),  # WeChat's retry
+        signed(template_report(fan(1), 9001, "failed:user block"), "n1"),
+        signed(template_report(fan(2), 9002), "n2"),  # its send is not written yet
+        signed(message(fan(5), 501), "n5"),
+        signed(message(fan(5), 501), "n5"),
+        signed(message(fan(5), 502), "n5"),  # the same signature on another body
+        signed(message(fan(6), 601, awkward.replace("&", "&amp;").replace("<", "&lt;")), "n6"),
+        signed(follow(fan(7), "subscribe", 1764000001), "n7"),
+        signed(follow(fan(7), "unsubscribe", 1764000002), "n8"),
+    ]
+    if in_batches:
+        outcomes = record_pushes(engine, [(APPID, push) for push in pushes])
+    else:
+        outcomes = [record_push(engine, APPID, push) for push in pushes]
+    assert outcomes == [
+        "delivery:success",
+        "duplicate",
+        "delivery:failed:user block",
+        "delivery:unmatched",
+        "interaction:text",
+        "duplicate",
+        REPLAYED,
+        "interaction:text",
+        "interaction:subscribe",
+        "unsubscribed",
+    ]
+    assert record_pushes(engine, [(APPID, pushes[4]), (APPID, pushes[0])]) == ["duplicate", "duplicate"]
+    assert ledger.delivery_counts(engine, RUN) == {"success": 1, "failed:user block": 1}
+    with engine.connect() as connection:
+        stored = dict(connection.execute(sa.select(callback_events.c.dedupe_key, callback_events.c.outcome)).all())
+        windows = connection.execute(
+            sa.select(interactions.c.openid, interactions.c.kind).order_by(interactions.c.openid)
+        ).all()
+        followed = dict(connection.execute(sa.select(fans.c.openid, fans.c.subscribed)).all())
+        blocking = set(connection.scalars(sa.select(fans.c.openid).where(fans.c.blocks_templates)))
+        content = connection.scalar(
+            sa.select(callback_events.c.payload).where(callback_events.c.dedupe_key == "msg:601")
+        )["Content"]
+    assert len(stored) == 7 and stored[pushes[3].dedupe_key] == "delivery:unmatched"
+    assert [tuple(row) for row in windows] == [(fan(5), "text"), (fan(6), "text"), (fan(7), "subscribe")]
+    assert followed[fan(7)] is False and blocking == {fan(1)}
+    assert content == awkward
+    sent(engine, range(2, 3))  # the send of fan 2 is written: its report counts now
+    assert ledger.delivery_counts(engine, RUN) == {"success": 2, "failed:user block": 1}

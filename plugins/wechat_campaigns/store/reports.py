@@ -13,6 +13,7 @@ write transaction at a time, which gives the same order.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -63,6 +64,80 @@ def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> 
         return set()
     found = connection.execute(_keep(connection.dialect.name), [dict(row) for row in rows]).all()
     return {(row.appid, row.dedupe_key) for row in found}
+
+
+# PostgreSQL: a batch's pushes are kept, its template reports applied to their recipients and its fans'
+# interactions added by one statement (data-modifying CTEs), sent in one round trip with the account's lock
+# before it. The lock is a statement of its own so that the CTEs' snapshot is taken once it is held (see the
+# module doc). All sub-statements see the same snapshot, and the events' insert reads the deliveries' RETURNING,
+# so a report says in its outcome whether it found its recipient. Only pushes the insert kept (not refused by a
+# unique key: a retry or a replay) add an interaction.
+_EVENT_COLUMNS = (
+    "appid", "dedupe_key", "msg_type", "event", "openid", "created_at", "received_at", "outcome", "payload",
+    "msg_id", "report_status", "signed_at", "nonce",
+)  # fmt: skip
+_WINDOW_COLUMNS = ("appid", "event_key", "openid", "kind", "at", "dedupe_key")
+_KEEP_AND_APPLY = f"""
+WITH v (n, {", ".join(_EVENT_COLUMNS)}) AS (VALUES {{events}}),
+delivered AS (
+    UPDATE recipients AS r SET delivery = v.report_status FROM v
+    WHERE v.event = '{TEMPLATE_REPORT}' AND r.msg_id = v.msg_id AND r.openid = v.openid
+    RETURNING r.openid, r.msg_id
+),
+kept AS (
+    INSERT INTO callback_events ({", ".join(_EVENT_COLUMNS)})
+    SELECT v.appid, v.dedupe_key, v.msg_type, v.event, v.openid, v.created_at::bigint, v.received_at::float8,
+        CASE WHEN v.event = '{TEMPLATE_REPORT}' AND NOT EXISTS (
+            SELECT FROM delivered AS d WHERE d.openid = v.openid AND d.msg_id = v.msg_id
+        ) THEN 'delivery:{UNMATCHED}' ELSE v.outcome END,
+        v.payload::json, v.msg_id, v.report_status, v.signed_at::bigint, v.nonce
+    FROM v ORDER BY v.n
+    ON CONFLICT DO NOTHING
+    RETURNING appid, dedupe_key, outcome
+){{windows}}
+SELECT appid, dedupe_key, outcome FROM kept
+"""  # noqa: S608 - names from our schema; the values are quoted by psycopg2 (mogrify)
+_ADD_WINDOWS = f""",
+windows AS (
+    INSERT INTO interactions (appid, openid, kind, at, source, dedupe_key)
+    SELECT w.appid, w.openid, w.kind, w.at::float8, 'callback', w.dedupe_key
+    FROM (VALUES {{windows}}) AS w ({", ".join(_WINDOW_COLUMNS)})
+    JOIN kept ON kept.appid = w.appid AND kept.dedupe_key = w.event_key
+    ON CONFLICT DO NOTHING
+)"""  # noqa: S608
+
+
+def keep_and_apply(
+    connection: sa.Connection, rows: Sequence[Mapping[str, Any]], windows: Sequence[Mapping[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """PostgreSQL (psycopg2): keep pushes (rows as for ``add_events``), apply their template reports, and add
+    ``windows`` (interactions: ``event_key`` is the push's dedupe_key, then ``openid``, ``kind``, ``at``,
+    ``dedupe_key``) for the pushes kept, in one round trip that holds the accounts' report locks first.
+    Returns the (appid, dedupe_key) of the pushes that are new, with the outcome stored for each."""
+    if not rows:
+        return {}
+    cursor = connection.connection.cursor()  # the caller's transaction
+    row = "(" + ", ".join(["%s"] * (len(_EVENT_COLUMNS) + 1)) + ")"
+    events = b", ".join(
+        cursor.mogrify(row, (n, *(_value(pushed, name) for name in _EVENT_COLUMNS))) for n, pushed in enumerate(rows)
+    )
+    added = ""
+    if windows:
+        window = "(" + ", ".join(["%s"] * len(_WINDOW_COLUMNS)) + ")"
+        values = b", ".join(cursor.mogrify(window, tuple(w[name] for name in _WINDOW_COLUMNS)) for w in windows)
+        added = _ADD_WINDOWS.format(windows=values.decode())
+    # One pass of format: the quoted values put in are not read for placeholders again.
+    statement = _KEEP_AND_APPLY.format(events=events.decode(), windows=added)
+    locks = sorted({_lock_key(pushed["appid"]) for pushed in rows if pushed["msg_id"]})
+    if locks:  # a statement of its own, before the one that reads recipients (READ COMMITTED: a new snapshot)
+        statement = f"SELECT {', '.join(f'pg_advisory_xact_lock_shared({key})' for key in locks)};{statement}"
+    cursor.execute(statement)
+    return {(appid, key): outcome for appid, key, outcome in cursor.fetchall()}
+
+
+def _value(row: Mapping[str, Any], name: str) -> Any:
+    value = row[name]
+    return json.dumps(value) if name == "payload" and value is not None else value
 
 
 def set_outcomes(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
