@@ -132,6 +132,7 @@ def fill(url: str, stored: int, reports: int) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(sa.text("VACUUM ANALYZE"))
+            connection.execute(sa.text("CHECKPOINT"))  # the bulk load's pages written now, not during the rounds
     else:
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

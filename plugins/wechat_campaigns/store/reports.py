@@ -14,6 +14,7 @@ write transaction at a time, which gives the same order.
 from __future__ import annotations
 
 import json
+import weakref
 import zlib
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -67,44 +68,63 @@ def add_events(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> 
 
 
 # PostgreSQL: a batch's pushes are kept, its template reports applied to their recipients and its fans'
-# interactions added by one statement (data-modifying CTEs), sent in one round trip with the account's lock
+# interactions added by one statement (data-modifying CTEs), prepared once per connection (planning it cost as
+# much as running it) and given the batch as arrays; it is sent in one round trip with the account's lock
 # before it. The lock is a statement of its own so that the CTEs' snapshot is taken once it is held (see the
 # module doc). All sub-statements see the same snapshot, and the events' insert reads the deliveries' RETURNING,
 # so a report says in its outcome whether it found its recipient. Only pushes the insert kept (not refused by a
 # unique key: a retry or a replay) add an interaction.
-_EVENT_COLUMNS = (
-    "appid", "dedupe_key", "msg_type", "event", "openid", "created_at", "received_at", "outcome", "payload",
-    "msg_id", "report_status", "signed_at", "nonce",
-)  # fmt: skip
-_WINDOW_COLUMNS = ("appid", "event_key", "openid", "kind", "at", "dedupe_key")
-_KEEP_AND_APPLY = f"""
-WITH v (n, {", ".join(_EVENT_COLUMNS)}) AS (VALUES {{events}}),
+_EVENT_COLUMNS = {
+    "appid": "text", "dedupe_key": "text", "msg_type": "text", "event": "text", "openid": "text",
+    "created_at": "bigint", "received_at": "float8", "outcome": "text", "payload": "text", "msg_id": "text",
+    "report_status": "text", "signed_at": "bigint", "nonce": "text",
+}  # fmt: skip
+_WINDOW_COLUMNS = {
+    "appid": "text", "event_key": "text", "openid": "text", "kind": "text", "at": "float8", "dedupe_key": "text",
+}  # fmt: skip
+_KEEP_AND_APPLY_NAME = "wechat_keep_and_apply_v1"
+
+
+def _arrays(columns: Mapping[str, str], first: int) -> tuple[str, str]:
+    """``unnest($first::type[], ...)`` over the columns, and their names."""
+    params = ", ".join(f"${first + n}::{kind}[]" for n, kind in enumerate(columns.values()))
+    return f"unnest({params})", ", ".join(columns)
+
+
+_EVENTS, _EVENT_NAMES = _arrays(_EVENT_COLUMNS, 1)
+_WINDOWS, _WINDOW_NAMES = _arrays(_WINDOW_COLUMNS, len(_EVENT_COLUMNS) + 1)
+_PREPARE = f"""
+PREPARE {_KEEP_AND_APPLY_NAME} AS
+WITH v AS (SELECT * FROM {_EVENTS} WITH ORDINALITY AS v ({_EVENT_NAMES}, n)),
 delivered AS (
     UPDATE recipients AS r SET delivery = v.report_status FROM v
     WHERE v.event = '{TEMPLATE_REPORT}' AND r.msg_id = v.msg_id AND r.openid = v.openid
     RETURNING r.openid, r.msg_id
 ),
 kept AS (
-    INSERT INTO callback_events ({", ".join(_EVENT_COLUMNS)})
-    SELECT v.appid, v.dedupe_key, v.msg_type, v.event, v.openid, v.created_at::bigint, v.received_at::float8,
+    INSERT INTO callback_events ({_EVENT_NAMES})
+    SELECT v.appid, v.dedupe_key, v.msg_type, v.event, v.openid, v.created_at, v.received_at,
         CASE WHEN v.event = '{TEMPLATE_REPORT}' AND NOT EXISTS (
             SELECT FROM delivered AS d WHERE d.openid = v.openid AND d.msg_id = v.msg_id
         ) THEN 'delivery:{UNMATCHED}' ELSE v.outcome END,
-        v.payload::json, v.msg_id, v.report_status, v.signed_at::bigint, v.nonce
+        v.payload::json, v.msg_id, v.report_status, v.signed_at, v.nonce
     FROM v ORDER BY v.n
     ON CONFLICT DO NOTHING
     RETURNING appid, dedupe_key, outcome
-){{windows}}
-SELECT appid, dedupe_key, outcome FROM kept
-"""  # noqa: S608 - names from our schema; the values are quoted by psycopg2 (mogrify)
-_ADD_WINDOWS = f""",
+),
 windows AS (
     INSERT INTO interactions (appid, openid, kind, at, source, dedupe_key)
-    SELECT w.appid, w.openid, w.kind, w.at::float8, 'callback', w.dedupe_key
-    FROM (VALUES {{windows}}) AS w ({", ".join(_WINDOW_COLUMNS)})
+    SELECT w.appid, w.openid, w.kind, w.at, 'callback', w.dedupe_key
+    FROM {_WINDOWS} AS w ({_WINDOW_NAMES})
     JOIN kept ON kept.appid = w.appid AND kept.dedupe_key = w.event_key
     ON CONFLICT DO NOTHING
-)"""  # noqa: S608
+)
+SELECT appid, dedupe_key, outcome FROM kept
+"""  # noqa: S608 - names and types from our schema; the values are parameters
+_EXECUTE = "EXECUTE {} ({})".format(  # each array cast: one of only NULLs would be text[]
+    _KEEP_AND_APPLY_NAME, ", ".join(f"%s::{kind}[]" for kind in [*_EVENT_COLUMNS.values(), *_WINDOW_COLUMNS.values()])
+)
+_prepared: weakref.WeakSet = weakref.WeakSet()  # DBAPI connections that have the statement
 
 
 def keep_and_apply(
@@ -116,21 +136,18 @@ def keep_and_apply(
     Returns the (appid, dedupe_key) of the pushes that are new, with the outcome stored for each."""
     if not rows:
         return {}
+    dbapi = connection.connection.dbapi_connection
     cursor = connection.connection.cursor()  # the caller's transaction
-    row = "(" + ", ".join(["%s"] * (len(_EVENT_COLUMNS) + 1)) + ")"
-    events = b", ".join(
-        cursor.mogrify(row, (n, *(_value(pushed, name) for name in _EVENT_COLUMNS))) for n, pushed in enumerate(rows)
-    )
-    added = ""
-    if windows:
-        window = "(" + ", ".join(["%s"] * len(_WINDOW_COLUMNS)) + ")"
-        values = b", ".join(cursor.mogrify(window, tuple(w[name] for name in _WINDOW_COLUMNS)) for w in windows)
-        added = _ADD_WINDOWS.format(windows=values.decode())
-    # One pass of format: the quoted values put in are not read for placeholders again.
-    statement = _KEEP_AND_APPLY.format(events=events.decode(), windows=added)
-    locks = sorted({_lock_key(pushed["appid"]) for pushed in rows if pushed["msg_id"]})
+    if dbapi not in _prepared:  # a prepared statement outlives a rolled-back transaction
+        cursor.execute(_PREPARE)
+        _prepared.add(dbapi)
+    arrays = [[_value(row, name) for row in rows] for name in _EVENT_COLUMNS]
+    arrays += [[window[name] for window in windows] for name in _WINDOW_COLUMNS]
+    statement = cursor.mogrify(_EXECUTE, arrays)
+    locks = sorted({_lock_key(row["appid"]) for row in rows if row["msg_id"]})
     if locks:  # a statement of its own, before the one that reads recipients (READ COMMITTED: a new snapshot)
-        statement = f"SELECT {', '.join(f'pg_advisory_xact_lock_shared({key})' for key in locks)};{statement}"
+        held = ", ".join(f"pg_advisory_xact_lock_shared({key})" for key in locks)
+        statement = f"SELECT {held};".encode() + statement
     cursor.execute(statement)
     return {(appid, key): outcome for appid, key, outcome in cursor.fetchall()}
 
