@@ -117,6 +117,7 @@ def main() -> int:
         openids = seed(admin, callback)
         env = airflow_env(url)
         step("Airflow metadata database", ["airflow", "db", "migrate"], env)
+        step("Campaign store: migrate", ["wechat-campaigns", "migrate"], env)
         import_what_the_data_engineer_knows(openids, env)
         if options.standalone:
             return standalone(env)

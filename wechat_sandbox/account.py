@@ -46,6 +46,7 @@ SETTINGS: dict[str, Any] = {
     "mass_speed": 0,
     "implicit_clientmsgid": False,  # WeChat derives a clientmsgid from scope+content when none is given
     "reject_unicode_escapes": True,  # 40033 for \uXXXX escapes of non-ASCII characters
+    "ip_whitelist": None,  # caller addresses allowed to fetch tokens and call the API (None: any); else 40164
 }
 
 
@@ -109,6 +110,10 @@ class Account:
         for delay in ("mass_finish_delay", "template_report_delay"):
             if not isinstance(getattr(self, delay), int | float) or getattr(self, delay) < 0:
                 raise ValueError(f"{delay} must be a number of seconds >= 0")
+        if self.ip_whitelist is not None and not (
+            isinstance(self.ip_whitelist, list) and all(isinstance(ip, str) for ip in self.ip_whitelist)
+        ):
+            raise ValueError("ip_whitelist must be a list of IP addresses or null")
         self.verified = bool(self.verified)
         self.limits = dict(DEFAULT_QUOTAS)
         for path, limit in (self.quotas or {}).items():

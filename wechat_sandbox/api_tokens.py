@@ -26,6 +26,7 @@ def _credentials(sb: Sandbox, call: Call, grant_type: Any, appid: Any, secret: A
     if account is None:
         raise ApiError(40013)
     call.account = account
+    call.check_ip(account)
     take_quota(sb, account, path, call.now)
     if not secret:
         raise ApiError(41004)

@@ -27,6 +27,7 @@ ERRMSG: dict[int, str] = {
     40059: "invalid msg id",
     40102: "invalid industry id",
     40125: "invalid appsecret",
+    40164: "invalid ip, not in whitelist",
     40246: "keyword name invalid",
     41001: "access_token missing",
     41002: "appid missing",

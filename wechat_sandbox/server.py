@@ -184,7 +184,8 @@ class SandboxApp:
                 return
         query_string = scope["query_string"]
         query = dict(parse_qsl(query_string.decode("utf-8", "replace"))) if query_string else {}
-        call = Call(sb, path, query, sb.clock.now())
+        client = scope.get("client") or ("", 0)
+        call = Call(sb, path, query, sb.clock.now(), client[0])
         try:
             if route.token:
                 self._authorize(call)
@@ -242,6 +243,7 @@ class SandboxApp:
         if account is None:
             raise ApiError(40001)
         call.account = account
+        call.check_ip(account)
 
     @staticmethod
     def _json(call: Call, route: Route, raw: bytes) -> dict[str, Any]:

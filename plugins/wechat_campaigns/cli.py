@@ -24,14 +24,31 @@ from tabulate import tabulate
 from .campaigns.sent import delivery, recipient
 from .domain.clock import SHANGHAI
 from .store import history, ledger
-from .store.db import engine_for, upgrade
+from .store.db import SchemaMismatch, StoreNotConfigured, engine_for, ready, upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    url = args.store or _default_store()
-    upgrade(url)
+    try:
+        url = _store(args)
+    except (SchemaMismatch, StoreNotConfigured) as exc:  # not migrated, or by a newer release; no shared store
+        print(f"wechat-campaigns: {exc}", file=sys.stderr)
+        return 2
     return args.handler(args, url)
+
+
+def _store(args: argparse.Namespace) -> str:
+    """The store, migrated by ``migrate`` only; every other command needs it current (the embedded default
+    store migrates itself)."""
+    if args.handler is _migrate:
+        url = args.store or _default_store()
+        upgrade(url)
+        return url
+    if args.store:
+        return ready(args.store)
+    from .integration.hook import ready_store
+
+    return ready_store()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,8 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     prune.set_defaults(handler=_prune_callbacks)
 
     migrate = commands.add_parser("migrate", help="bring the store's schema up to date")
-    migrate.set_defaults(handler=lambda args, url: print(f"store schema is current ({url.split('@')[-1]})") or 0)
+    migrate.set_defaults(handler=_migrate)
     return parser
+
+
+def _migrate(args: argparse.Namespace, url: str) -> int:
+    print(f"store schema is current ({url.split('@')[-1]})")
+    return 0
 
 
 def _default_store() -> str:

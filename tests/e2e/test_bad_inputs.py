@@ -24,7 +24,7 @@ TEMPLATE = {"message_type": "template", "template_id": STANDARD_TEMPLATE, "tag":
 
 @dataclass(frozen=True)
 class Bad:
-    area: str  # conf | material | template file | callback | sent page | connection | import
+    area: str  # conf | material | template file | callback | sent page | connection | deployment | import
     what: str  # the input, in words
     error: str  # (part of) the error it gets
     value: Any = None
@@ -320,6 +320,20 @@ TABLE = [
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),
     Bad("connection", "a wrong AppSecret", "40125", {"password": "wrong"}),
     Bad(
+        "deployment",
+        "no wechat_store connection while tasks run on Celery",
+        "no 'wechat_store' connection, and the executor CeleryExecutor runs tasks on several machines",
+        "no store",
+    ),
+    Bad("deployment", "a store the new release has not migrated yet", "run `wechat-campaigns migrate`", "behind"),
+    Bad("deployment", "a store a newer release has migrated", "newer than this code knows", "ahead"),
+    Bad(
+        "deployment",
+        "Test connection from an address outside the account's IP whitelist",
+        "add the address to the account's IP whitelist",
+        "whitelist",
+    ),
+    Bad(
         "import",
         "a receipt with a date that is not a date",
         "receipts.csv line 2: received_at: 'yesterday' is not an ISO date-time",
@@ -492,6 +506,33 @@ def test_bad_connection(service_account, bad, monkeypatch):
             _ = WeChatHook("wechat_bad").settings
     else:
         assert not ok and bad.error in message
+    assert service_account.admin.inbox_counts(service_account.appid) == {}
+
+
+@pytest.mark.parametrize("bad", [b for b in TABLE if b.area == "deployment"], ids=row_id)
+def test_bad_deployment(bad, service_account, store_url, tmp_path, monkeypatch):
+    """Each stops tasks, the CLI, the pages and Test connection alike (one place decides: ``ready_store``);
+    nothing is sent and the store is not touched."""
+    import sqlalchemy as sa
+
+    from tests.integration.test_store_setup import account_connection, behind, store_connection
+    from wechat_campaigns.integration.hook import WeChatHook
+    from wechat_campaigns.store.db import engine_for
+
+    account_connection(monkeypatch, service_account)
+    store_connection(monkeypatch, store_url)
+    if bad.value == "no store":
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+        monkeypatch.delenv("AIRFLOW_CONN_WECHAT_STORE")
+    elif bad.value == "behind":
+        store_connection(monkeypatch, behind(tmp_path))
+    elif bad.value == "ahead":
+        with engine_for(store_url).begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099_newer'"))
+    else:
+        service_account.admin.update_account(service_account.appid, ip_whitelist=["10.1.2.3"])
+    ok, message = WeChatHook("wechat_test").test_connection()
+    assert not ok and bad.error in message
     assert service_account.admin.inbox_counts(service_account.appid) == {}
 
 

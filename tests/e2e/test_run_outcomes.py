@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import CampaignHarness, connect
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
+from tests.integration.test_store_setup import behind, store_connection
 from wechat_campaigns.store.fans import upsert_fans
 
 pytestmark = pytest.mark.slow
@@ -141,3 +142,15 @@ def test_fans_whose_message_does_not_render_leave_the_run_partial(campaign):
     assert (summary["status"], summary["error"]) == ("partial", "1 of 2 sent; 1 not sent: render_error ×1")
     assert campaign.received("template") == {named: 1}
     assert campaign.inbox(nameless) == []
+
+
+def test_a_campaign_against_a_store_not_migrated_stops_at_once_and_sends_nothing(make_campaign, tmp_path, monkeypatch):
+    campaign = make_campaign()
+    store_connection(monkeypatch, behind(tmp_path))  # an operator has not run `wechat-campaigns migrate`
+    run = campaign.run(message_type="mass", tag="vip", text="hi")
+    assert run.state == "failed"
+    states = campaign.task_states(run)
+    assert states["validate"] == "failed" and "send" not in {key.split("[")[0] for key, s in states.items() if s}
+    (validate,) = [ti for ti in run.get_task_instances() if ti.task_id == "validate"]
+    assert validate.try_number == 1  # not retried: only an operator can fix it
+    assert campaign.received() == {}

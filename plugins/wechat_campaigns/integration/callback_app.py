@@ -9,6 +9,7 @@ retries after 5 seconds of silence), and its retries are recognised and ignored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from functools import cached_property
 
@@ -19,9 +20,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from ..provider_info import CONN_TYPE
-from ..store.db import engine_for, ready
+from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
 from ..wechat.callbacks import DEFAULT_MAX_AGE, MAX_BODY_BYTES, AesKey, CallbackConfig, CallbackRejected, check_url
-from .hook import WeChatHook, extras, store_url
+from .hook import WeChatHook, extras, ready_store
 from .push_writer import PushWriter
 
 CALLBACK_MODES = ("plaintext", "compatible", "safe")  # as the WeChat console calls them (明文, 兼容, 安全)
@@ -51,9 +52,10 @@ class _Configs:
 
     @cached_property
     def store(self):
-        return engine_for(ready(store_url()))
+        return engine_for(ready_store())
 
 
+log = logging.getLogger(__name__)
 configs = _Configs()
 writer = PushWriter(lambda: configs.store)
 
@@ -109,6 +111,9 @@ async def receive(request: Request) -> PlainTextResponse:
         await asyncio.wrap_future(writer.submit(config, query, body))
     except CallbackRejected as exc:
         return _refuse(exc)
+    except (SchemaMismatch, StoreNotConfigured) as exc:  # WeChat retries a 5xx: nothing is lost while it is fixed
+        log.error("push for %s not kept: %s", conn_id, exc)
+        return PlainTextResponse("the campaign store is not ready", status_code=503)
     return PlainTextResponse("success")
 
 

@@ -7,24 +7,28 @@ Credentials live only in the Connection: AppID in *login*, AppSecret in *passwor
 
 from __future__ import annotations
 
+import logging
 import os
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
 from ..domain.account import DEFAULT_DAILY_QUOTAS, MAX_SEND_CONCURRENCY, AccountSettings, AccountType
 from ..domain.errors import WeChatError, WeChatTransportError
 from ..provider_info import CONN_TYPE
-from ..store.db import ready
+from ..store.db import SchemaMismatch, StoreNotConfigured, ready
 from ..store.tokens import SqlTokenCache
 from ..wechat.client import DEFAULT_BASE_URL, MASS_CALLS_PER_MINUTE, WeChatClient
 from ..wechat.ratelimit import TokenBucket
 
 DEFAULT_STORE_CONN_ID = "wechat_store"
+IP_NOT_WHITELISTED = 40164
+log = logging.getLogger(__name__)
 
 _QUOTA_EXTRAS = {
     "template_daily_quota": "/cgi-bin/message/template/send",
@@ -72,7 +76,7 @@ class WeChatHook(BaseHook):
             conn.login,
             conn.password,
             base_url=conn.host or DEFAULT_BASE_URL,
-            token_cache=SqlTokenCache(ready(store_url(self.store_conn_id))),
+            token_cache=SqlTokenCache(ready_store(self.store_conn_id)),
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
             # Starts empty: a send task that follows another must not add a call to the same minute at once.
             mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1, start_full=False),
@@ -89,10 +93,19 @@ class WeChatHook(BaseHook):
         return self.client.call(method, path, **kwargs)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch the access token and list the tags: proves AppID, AppSecret, IP whitelist and base URL."""
+        """Fetch the access token and list the tags: proves AppID, AppSecret, IP whitelist and base URL (and
+        that the campaign store, where the token is kept, is set up)."""
         try:
+            self.client.check_credentials()  # a token another worker cached must not vouch for this secret
             tags = self.client.list_tags()
-        except (WeChatError, WeChatTransportError, ValueError) as exc:
+        except WeChatError as exc:
+            if exc.errcode == IP_NOT_WHITELISTED:
+                return False, (
+                    f"WeChat refused calls from this server's IP address ({exc}): add the address to the account's "
+                    "IP whitelist (MP backend: 设置与开发 → 基本配置 → IP白名单)"
+                )
+            return False, str(exc)
+        except (WeChatTransportError, ValueError, SchemaMismatch, StoreNotConfigured) as exc:
             return False, str(exc)
         return True, f"Connected to {self.client.appid}: {len(tags)} fan tags"
 
@@ -160,13 +173,25 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
+# Executors whose tasks all run on this machine: they may share the embedded SQLite file.
+LOCAL_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+
+
+def ready_store(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
+    """The campaign store's URL once its schema is known to be current. A configured store is migrated by an
+    operator (``wechat-campaigns migrate``) and only checked here; the embedded default migrates itself."""
+    url = store_url(conn_id)
+    return ready(url, migrate=url == _embedded_store())
+
+
 def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
-    """SQLAlchemy URL of the campaign store; a SQLite file in AIRFLOW_HOME when no connection is defined."""
+    """SQLAlchemy URL of the campaign store: the ``wechat_store`` connection's database, or, when it is not
+    defined and every task runs on this machine, a SQLite file in AIRFLOW_HOME."""
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-        return f"sqlite:///{home / 'wechat_campaigns.db'}"
+        _require_local_executor(conn_id)
+        return _embedded_store()
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host or conn.schema}"
     uri = conn.get_uri()
@@ -174,3 +199,28 @@ def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
         if uri.startswith(scheme):
             return "postgresql+psycopg2://" + uri.removeprefix(scheme)
     return uri
+
+
+def _require_local_executor(conn_id: str) -> None:
+    """Without a shared store, each machine would keep its own ledger and access token: the exactly-once
+    guarantee would be gone and workers would fight over tokens. Stop instead, saying what to set."""
+    executors = [name.strip() for name in str(conf.get("core", "executor", fallback="LocalExecutor")).split(",")]
+    remote = [name for name in executors if name and name.rsplit(".", 1)[-1].rsplit(":", 1)[-1] not in LOCAL_EXECUTORS]
+    if remote:
+        raise StoreNotConfigured(
+            f"no {conn_id!r} connection, and the executor {remote[0]} runs tasks on several machines, which must "
+            f"share one campaign store: set the {conn_id} connection to a PostgreSQL database, e.g. "
+            f"AIRFLOW_CONN_{conn_id.upper()}='postgres://user:password@host:5432/wechat' or "
+            f"`airflow connections add {conn_id} --conn-type postgres ...`, then run `wechat-campaigns migrate`"
+        )
+
+
+def _embedded_store() -> str:
+    path = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "wechat_campaigns.db"
+    _say_where(path)
+    return f"sqlite:///{path}"
+
+
+@cache
+def _say_where(path: Path) -> None:
+    log.info("campaign store: the embedded SQLite file %s (one machine only; set wechat_store to share one)", path)

@@ -18,8 +18,8 @@ from ..campaigns.audience_sync import AudienceSync
 from ..campaigns.run import QuotaWait
 from ..campaigns.sending import CampaignStopped, run_content, send_slice
 from ..domain.plan import SendSlice
-from ..store.db import engine_for, ready
-from .hook import WeChatHook, store_url
+from ..store.db import engine_for
+from .hook import WeChatHook, ready_store
 from .tasks import campaign_run, record_failure, run_key
 
 
@@ -84,7 +84,7 @@ class WeChatSyncAudienceOperator(_WaitsForQuota):
 
     def work(self, context: Any) -> dict[str, int]:
         hook = WeChatHook(self.wechat_conn_id)
-        sync = AudienceSync(hook.settings.appid, hook.client, engine_for(ready(store_url())), hook.settings)
+        sync = AudienceSync(hook.settings.appid, hook.client, engine_for(ready_store()), hook.settings)
         counts = sync.run(sync_id=run_key(context)[-64:])
         self.log.info("audience of %s synced: %s", self.wechat_conn_id, counts)
         for outlet in self.outlets:

@@ -39,8 +39,8 @@ from ..campaigns.sent import (
 )
 from ..domain.clock import SHANGHAI, parse_local_datetime
 from ..store import history, ledger
-from ..store.db import engine_for, ready
-from .hook import store_url
+from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
+from .hook import ready_store
 from .sent_labels import LABELS, language, reason_label
 
 PAGE_SIZE = 50
@@ -96,12 +96,19 @@ async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSON
     return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
 
+@app.exception_handler(SchemaMismatch)
+@app.exception_handler(StoreNotConfigured)
+async def _store_not_ready(_request: Request, exc: RuntimeError) -> JSONResponse:
+    """503 saying what the operator must do (migrate, or set wechat_store), not a bare 500."""
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
 @cache
 def _engine():
-    return engine_for(ready(store_url()))
+    return engine_for(ready_store())
 
 
 def _airflow_states(rows: list[dict[str, Any]]) -> dict[str, str]:

@@ -18,8 +18,8 @@ from ..domain.spec import MAX_CONF_BYTES, FieldProblem, InvalidCampaign, check_s
 from ..domain.templates import TemplatePlan
 from ..library import load_template_plan
 from ..store import history
-from ..store.db import engine_for, ready
-from .hook import WeChatHook, store_url
+from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
+from .hook import WeChatHook, ready_store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def campaign_run(context: Any | None = None, *, check_send_at: bool = False, sen
         run_key=run_key(context),
         spec=spec,
         settings=settings,
-        store_url=ready(store_url()),
+        store_url=ready_store(),
         make_client=lambda: hook.make_client(1 / settings.send_slots if send_task else 1.0),
     )
 
@@ -63,7 +63,7 @@ def validate() -> dict[str, Any]:
             return validation.validate(run)
         except (InvalidCampaign, ValueError) as exc:
             # Record the refusal (the history shows it with its reason), then fail without retrying.
-            url = ready(store_url())
+            url = ready_store()
             history.save_run(
                 engine_for(url),
                 run_key(context),
@@ -119,6 +119,8 @@ def write_history() -> dict[str, Any]:
         run = campaign_run(context)
     except (InvalidCampaign, ValueError) as exc:
         raise AirflowFailException(f"campaign rejected: {exc}") from exc
+    except (SchemaMismatch, StoreNotConfigured) as exc:
+        raise AirflowFailException(str(exc)) from exc
     try:
         return summary.write_history(run, counts, stopped=step_that_stopped(context))
     except summary.RunFailed as exc:
@@ -148,6 +150,8 @@ def failure_recorded(step: str, context: Any) -> Iterator[None]:
         yield
     except AirflowFailException:
         raise
+    except (SchemaMismatch, StoreNotConfigured) as exc:  # an operator's step is missing: retrying cannot help
+        raise AirflowFailException(str(exc)) from exc
     except Exception as exc:
         record_failure(context, step, exc)
         raise
@@ -156,7 +160,7 @@ def failure_recorded(step: str, context: Any) -> Iterator[None]:
 def record_failure(context: Any, step: str, error: BaseException) -> None:
     """``<step> failed: <error>`` on the run's history row, which is opened if validate never got to."""
     try:
-        engine = engine_for(ready(store_url()))
+        engine = engine_for(ready_store())
         key = run_key(context)
         fields: dict[str, Any] = {"error": f"{step} failed: {first_line(error)}"}
         if history.get_run(engine, key) is None:
@@ -186,7 +190,7 @@ def manage_templates(conn_id: str) -> dict[str, Any]:
     """Apply ``templates/<conn_id>.yaml`` to the account (industry, deletions, additions) and sync the list."""
     plan = load_template_plan(conn_id)
     hook = WeChatHook(conn_id)
-    admin = TemplateAdmin(hook.settings.appid, hook.client, engine_for(ready(store_url())))
+    admin = TemplateAdmin(hook.settings.appid, hook.client, engine_for(ready_store()))
     if plan is None:
         plan = TemplatePlan(None, ())  # nothing declared: only sync the account's list into the store
     try:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -18,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -43,10 +45,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the store's schema to ``revision`` (idempotent; safe to call from every worker)."""
+class StoreNotConfigured(RuntimeError):
+    """Tasks run on several machines, and no shared campaign store is configured."""
+
+
+class SchemaMismatch(RuntimeError):
+    """The store's schema is not the one this code was written for: an operator must migrate (or deploy)."""
+
+
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision`` (idempotent; safe to run from several places at once). In
+    production only ``wechat-campaigns migrate`` calls it; the embedded default store migrates on first use."""
+    config = _alembic_config()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # an up-to-date schema is not news
     engine = engine_for(url)
     with engine.begin() as connection:
@@ -57,11 +73,42 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-@cache
-def ready(url: str) -> str:
-    """``url`` once its schema is current (upgraded at most once per process)."""
-    upgrade(url)
+SCHEMA_RECHECK_SECONDS = 60.0  # a long-lived process (the API server) notices a newer release's migration
+_checked: dict[tuple[str, bool], float] = {}
+
+
+def ready(url: str, migrate: bool = False) -> str:
+    """``url`` once its schema is known to be current: checked (or, with ``migrate``, upgraded) at most once a
+    minute per process. A mismatch raises ``SchemaMismatch``; the next call checks again."""
+    if time.monotonic() - _checked.get((url, migrate), -SCHEMA_RECHECK_SECONDS) < SCHEMA_RECHECK_SECONDS:
+        return url
+    if migrate:
+        upgrade(url)
+    else:
+        check_schema(url)
+    _checked[(url, migrate)] = time.monotonic()
     return url
+
+
+def check_schema(url: str) -> None:
+    """Refuse a store whose schema is behind this code (not migrated yet) or ahead of it (migrated by a newer
+    release in the middle of a rolling deploy), saying what to do."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    head, current = script.get_current_head(), current_revision(url)
+    if current == head:
+        return
+    where = sa.engine.make_url(url).render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaMismatch(f"the campaign store {where} has no schema yet: run `wechat-campaigns migrate`")
+    if current not in {revision.revision for revision in script.walk_revisions()}:
+        raise SchemaMismatch(
+            f"the campaign store {where} is at revision {current}, newer than this code knows (it ends at {head}): "
+            "a newer release migrated it; run that release here too"
+        )
+    raise SchemaMismatch(
+        f"the campaign store {where} is at revision {current}, this code needs {head}: "
+        "run `wechat-campaigns migrate` (the compose init job does)"
+    )
 
 
 def current_revision(url: str) -> str | None:

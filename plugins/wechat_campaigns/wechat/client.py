@@ -211,6 +211,7 @@ class WeChatClient:
     ):
         self.appid = appid
         self._secret = secret
+        self._on_secret = on_secret
         on_secret(secret)  # the AppSecret, and each access token below, never to be logged
         self.base_url = base_url.rstrip("/")
         self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
@@ -313,6 +314,12 @@ class WeChatClient:
         return _answer(path, response.status, response.data)
 
     # -- access token -----------------------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Ask WeChat for the account's token with this AppID and AppSecret, whatever is cached: proves both,
+        the base URL and the IP whitelist. Not forced, so the current token is handed back, not replaced."""
+        token, _ = self._fetch_stable_token(force_refresh=False)
+        self._on_secret(token)
 
     def _fetch_stable_token(self, force_refresh: bool) -> tuple[str, int]:
         body = {
