@@ -191,7 +191,7 @@ def _lock_key(appid: str) -> int:
 
 def deliver(connection: sa.Connection, reports: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
     """Template reports (openid, msg_id, status) for recipients whose msg_id is written; returns the
-    (openid, msg_id) pairs that found theirs. One statement on PostgreSQL, however many reports."""
+    (openid, msg_id) pairs that found theirs. One statement (on SQLite one per 300 reports)."""
     if not reports:
         return set()
     if is_psycopg2(connection):
@@ -206,7 +206,22 @@ def deliver(connection: sa.Connection, reports: Sequence[tuple[str, str, str]]) 
             fetch=True,
         )
         return {tuple(row) for row in found}
+    if connection.dialect.name == "sqlite" and connection.dialect.dbapi.sqlite_version_info >= (3, 35):
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(reports), _IN_CHUNK // 3):  # three parameters a report
+            chunk = reports[start : start + _IN_CHUNK // 3]
+            statement = _SQLITE_DELIVER.format(values=", ".join(["(?, ?, ?)"] * len(chunk)))
+            found |= {tuple(row) for row in connection.exec_driver_sql(statement, tuple(v for r in chunk for v in r))}
+        return found
     return {(o, m) for o, m, s in reports if connection.execute(_DELIVER, {"m": m, "o": o, "s": s}).rowcount}
+
+
+# SQLite (3.35 and later: UPDATE ... FROM, RETURNING): the batch's reports in one statement as well.
+_SQLITE_DELIVER = (
+    "UPDATE recipients SET delivery = v.column3 FROM (VALUES {values}) AS v "
+    "WHERE recipients.msg_id = v.column2 AND recipients.openid = v.column1 "
+    "RETURNING recipients.openid, recipients.msg_id"
+)
 
 
 def catch_up_deliveries(engine: Engine, appid: str, run_key: str, msg_ids: Sequence[str]) -> int:
