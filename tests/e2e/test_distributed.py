@@ -123,6 +123,8 @@ def cluster(sandbox_process, tmp_path_factory):
     airflow = str(Path(sys.executable).with_name("airflow"))
     migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
     assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+    wechat_campaigns = str(Path(sys.executable).with_name("wechat-campaigns"))  # the operator's step, as in compose
+    subprocess.run([wechat_campaigns, "migrate"], env=env, check=True, capture_output=True)
     subprocess.run([airflow, "pools", "set", "wechat_api", "8", "sends"], env=env, check=True, capture_output=True)
     commands = {
         "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
