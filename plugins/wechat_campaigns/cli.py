@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from .store.db import SchemaMismatch, StoreNotConfigured, engine_for, ready, upg
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.getLogger("wechat_campaigns").setLevel(logging.WARNING)  # Airflow logs to stdout: keep --json clean
     try:
         url = _store(args)
     except (SchemaMismatch, StoreNotConfigured) as exc:  # not migrated, or by a newer release; no shared store

@@ -181,7 +181,7 @@ def ready_store(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
     """The campaign store's URL once its schema is known to be current. A configured store is migrated by an
     operator (``wechat-campaigns migrate``) and only checked here; the embedded default migrates itself."""
     url = store_url(conn_id)
-    return ready(url, migrate=url == _embedded_store())
+    return ready(url, migrate=url == _embedded_url())
 
 
 def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
@@ -191,7 +191,8 @@ def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         _require_local_executor(conn_id)
-        return _embedded_store()
+        _say_where(_embedded_url())
+        return _embedded_url()
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host or conn.schema}"
     uri = conn.get_uri()
@@ -215,12 +216,11 @@ def _require_local_executor(conn_id: str) -> None:
         )
 
 
-def _embedded_store() -> str:
-    path = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "wechat_campaigns.db"
-    _say_where(path)
-    return f"sqlite:///{path}"
+def _embedded_url() -> str:
+    return f"sqlite:///{Path(os.environ.get('AIRFLOW_HOME', Path.home() / 'airflow')) / 'wechat_campaigns.db'}"
 
 
 @cache
-def _say_where(path: Path) -> None:
+def _say_where(url: str) -> None:
+    path = url.removeprefix("sqlite:///")
     log.info("campaign store: the embedded SQLite file %s (one machine only; set wechat_store to share one)", path)

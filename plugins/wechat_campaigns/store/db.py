@@ -114,6 +114,7 @@ def check_schema(url: str) -> None:
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl." is not news either
     with engine_for(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
