@@ -6,6 +6,7 @@
     wechat-campaigns serve-callbacks [--host H] [--port 8081] [--workers N]
     wechat-campaigns prune-callbacks [--older-than-days 90]
     wechat-campaigns migrate
+    wechat-campaigns pools [CONN_ID ...]
 
 The store is the ``wechat_store`` Airflow connection (or ``--store URL``).
 """
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path)
     load.add_argument("--conn", default="wechat_default", help="the account's wechat_mp connection")
     load.set_defaults(handler=_import)
+
+    from .integration.accounts import sync_pools
+
+    pools = commands.add_parser("pools", help="one Airflow pool per wechat_mp connection, its send_slots slots")
+    pools.add_argument("conn_ids", nargs="*", help="only these connections (default: every wechat_mp one found)")
+    pools.set_defaults(handler=lambda args, url: sync_pools(args.conn_ids))
 
     serve = commands.add_parser(
         "serve-callbacks", help="the callback receiver on its own, for accounts whose pushes would load the UI"

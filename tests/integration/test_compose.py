@@ -3,6 +3,7 @@ what the product needs of it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -114,3 +115,54 @@ def test_the_image_extends_airflow_3_3_2_and_init_prepares_the_pool_and_store():
     init = "\n".join(yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]["airflow-init"]["command"])
     assert "airflow pools set wechat_api" in init and "wechat-campaigns migrate" in init
     assert "CREATE DATABASE wechat" in (ROOT / "docker/postgres-init/10-wechat-store.sql").read_text()
+
+
+def test_the_init_job_sets_each_accounts_pool_after_migrating(airflow_db, tmp_path):
+    """The init job's steps after `airflow version`, run here as local processes on the test's Airflow database:
+    one pool per wechat_mp connection (from AIRFLOW_CONN_* variables, JSON and URI forms) with the connection's
+    send_slots, after the store's migration, and the fallback pool kept."""
+    import shlex
+
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+
+    init = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]["airflow-init"]["command"][-1]
+    steps = [line.strip().removeprefix("/entrypoint ") for line in init.splitlines()]
+    steps = [step for step in steps if step.startswith(("airflow ", "wechat-campaigns "))]
+    assert steps.index("wechat-campaigns pools") > steps.index("wechat-campaigns migrate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "WECHAT_"))}
+    env.update(
+        {
+            "AIRFLOW_CONN_WECHAT_STORE": json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "store.db")}),
+            "AIRFLOW_CONN_WECHAT_COMPOSE_A": json.dumps(
+                {"conn_type": "wechat_mp", "login": "wxcomposea", "password": "secret-a", "extra": {"send_slots": 2}}
+            ),
+            "AIRFLOW_CONN_WECHAT_COMPOSE_B": "wechat-mp://wxcomposeb:secret-b@sandbox%3A8900/?send_slots=5",
+        }
+    )
+    with create_session() as session:
+        before = {pool.pool: pool.slots for pool in session.query(Pool)}
+    bin_dir = os.path.dirname(sys.executable)
+    outputs = []
+    try:
+        for step in steps[steps.index("airflow version") + 1 :]:
+            args = shlex.split(step.replace("${WECHAT_API_POOL_SLOTS:-16}", "16"))
+            done = subprocess.run(
+                [os.path.join(bin_dir, args[0]), *args[1:]], env=env, capture_output=True, text=True, check=False
+            )
+            assert done.returncode == 0, (step, done.stdout[-2000:], done.stderr[-2000:])
+            outputs.append(done.stdout)
+        with create_session() as session:
+            pools = {pool.pool: pool for pool in session.query(Pool)}
+        assert pools["wechat_wechat_compose_a"].slots == 2 and pools["wechat_wechat_compose_b"].slots == 5
+        assert not pools["wechat_wechat_compose_a"].include_deferred  # a send waiting for tomorrow's quota frees it
+        assert pools["wechat_api"].slots == 16  # the fallback, as the init job sets it
+        assert "wechat_wechat_compose_a: 2 slots = send_slots of wechat_compose_a (created)" in outputs[-1]
+        assert "could exceed its rate_limit" in outputs[-1]  # 16 fallback slots > the smallest send_slots, 2
+    finally:
+        with create_session() as session:
+            for pool in session.query(Pool):
+                if pool.pool not in before:
+                    session.delete(pool)
+                elif pool.slots != before[pool.pool]:
+                    pool.slots = before[pool.pool]

@@ -8,11 +8,15 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Asset, task
 
 from . import tasks as steps
-from .accounts import send_pool
+from .accounts import account_pool, send_pool
+from .declared import declared_account
 from .operators import WeChatSendOperator
 
 HISTORY = Asset("wechat_campaign_history", uri="wechat://campaigns/history")
 MAX_SLICES = 4  # parallel send tasks per run; each sends at the account's rate limit / its send_slots
+# The send tasks' pool: a declared campaign's account is known when it is parsed, so its pool is set here; the
+# hand-triggered DAG's account comes with each run, and the cluster policy (policy.py) moves its send tasks
+# from the fallback pool to the account's when the scheduler creates them.
 DEFAULT_ARGS = {
     "owner": "marketing",
     "retries": 2,
@@ -53,7 +57,9 @@ def campaign_tasks() -> None:
         return summary
 
     slices = plan_batches()
-    send = WeChatSendOperator.partial(task_id="send", pool=send_pool(), max_active_tis_per_dagrun=MAX_SLICES).expand(
+    account = declared_account(slices.operator.dag)
+    pool = account_pool(account) if account else send_pool()
+    send = WeChatSendOperator.partial(task_id="send", pool=pool, max_active_tis_per_dagrun=MAX_SLICES).expand(
         send_slice=slices
     )
     validate() >> wait_until_send_time >> resolve_audience() >> filter_eligible() >> slices

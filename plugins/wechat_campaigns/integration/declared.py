@@ -29,6 +29,7 @@ from ..domain.spec import InvalidCampaign, parse_campaign
 from ..library import materials_dir
 
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
+DAG_PREFIX = "wechat_campaign__"
 KEYS = {"description", "schedule", "timezone", "conf", "tags"}
 
 
@@ -45,7 +46,20 @@ class DeclaredCampaign:
 
     @property
     def dag_id(self) -> str:
-        return f"wechat_campaign__{self.name}"
+        return f"{DAG_PREFIX}{self.name}"
+
+
+def declared_account(dag: Any) -> str | None:
+    """The account a declared campaign's DAG sends from, known when it is parsed: the file's
+    ``conf.wechat_conn_id``, else the trigger form's default. ``None`` for any other DAG (the hand-triggered
+    one learns its account from each run's conf)."""
+    if dag is None or not dag.dag_id.startswith(DAG_PREFIX):
+        return None
+    try:
+        value = dag.params["wechat_conn_id"]
+    except KeyError:
+        return None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def campaigns_dir() -> Path:
