@@ -7,19 +7,25 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from .settings import BY_NAME
+
 
 class AccountType(StrEnum):
     SERVICE = "service"  # 服务号
     SUBSCRIPTION = "subscription"  # 订阅号 / 公众号
 
 
+def _default(name: str):
+    return BY_NAME[name].default
+
+
 # Default daily call limits by API path (reference §9.1); the real numbers are in the MP backend, so each
 # account may override them in its Connection.
 DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     {
-        "/cgi-bin/message/template/send": 100_000,
-        "/cgi-bin/message/custom/send": 500_000,
-        "/cgi-bin/message/mass/send": 100,  # sendall + send share the service account's 100/day
+        "/cgi-bin/message/template/send": _default("template_daily_quota"),
+        "/cgi-bin/message/custom/send": _default("custom_daily_quota"),
+        "/cgi-bin/message/mass/send": _default("mass_daily_quota"),  # sendall + send share the service account's
         "/cgi-bin/user/get": 500,
         "/cgi-bin/user/info": 5_000_000,
         "/cgi-bin/draft/add": 1_000,
@@ -27,7 +33,9 @@ DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     }
 )
 
-MAX_SEND_CONCURRENCY = 512  # keep-alive connections of one send task's event loop
+MAX_SEND_CONCURRENCY = int(BY_NAME["send_concurrency"].maximum or 0)  # keep-alive connections of one event loop
+
+_DEFAULT_TYPE = AccountType(_default("account_type"))
 
 MASS_PATHS = ("/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send")
 
@@ -35,17 +43,19 @@ MASS_PATHS = ("/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send")
 @dataclass(frozen=True)
 class AccountSettings:
     appid: str
-    account_type: AccountType = AccountType.SERVICE
-    verified: bool = True
-    rate_limit: float = 200.0  # API calls per second for this account, all workers together
-    confirm_threshold: int = 10_000  # sends to more fans than this need confirm_large_send
-    schedule_horizon_days: int = 366  # send_at further ahead than this is a typo (year 9999), not a plan
+    # Defaults as the connection form offers them (domain.settings)
+    account_type: AccountType = _DEFAULT_TYPE
+    verified: bool = _default("verified")
+    rate_limit: float = float(_default("rate_limit"))  # API calls per second for this account, all workers together
+    confirm_threshold: int = _default("confirm_threshold")  # sends to more fans than this need confirm_large_send
+    schedule_horizon_days: int = _default("schedule_horizon_days")  # send_at further ahead is a typo, not a plan
     # Send tasks of this account that may run at once (the slots of its send pool): each sends at
     # rate_limit / send_slots, so that all of them together, on any workers, keep to rate_limit.
-    send_slots: int = 4
+    send_slots: int = _default("send_slots")
     # Calls in flight at once within one send task: WeChat answers in tens of milliseconds, so a sender
     # waiting on one call at a time could not reach the rate limit.
-    send_concurrency: int = 16
+    send_concurrency: int = _default("send_concurrency")
+    retry_max_wait: float = float(_default("retry_max_wait"))  # the longest pause before retrying a call
     daily_quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_QUOTAS))
 
     def daily_quota(self, path: str) -> int | None:

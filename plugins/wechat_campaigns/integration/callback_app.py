@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from ..domain.settings import BY_NAME
 from ..provider_info import CONN_TYPE
 from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
-from ..wechat.callbacks import DEFAULT_MAX_AGE, MAX_BODY_BYTES, AesKey, CallbackConfig, CallbackRejected, check_url
+from ..wechat.callbacks import MAX_BODY_BYTES, AesKey, CallbackConfig, CallbackRejected, check_url
 from .hook import WeChatHook, extras, ready_store
 from .push_writer import PushWriter
 
@@ -75,12 +76,17 @@ def _read_config(conn_id: str) -> CallbackConfig:
     mode = extra.get("callback_mode") or ("safe" if aes_key else "plaintext")
     if mode not in CALLBACK_MODES or (mode != "plaintext" and not aes_key):
         raise CallbackRejected(f"connection {conn_id!r}: callback_mode {mode!r} needs an EncodingAESKey", status=403)
+    try:
+        max_age = BY_NAME["callback_max_age"].read(conn_id, extra.get("callback_max_age"))
+    except ValueError as exc:  # the operator's to fix; WeChat tries the push again meanwhile
+        log.error("push refused: %s", exc)
+        raise CallbackRejected(str(exc), status=503) from exc
     return CallbackConfig(
         conn.login,
         token,
         AesKey.from_encoding_aes_key(aes_key) if aes_key else None,
         accept_plaintext=mode != "safe",
-        max_age=float(extra.get("callback_max_age", DEFAULT_MAX_AGE)),
+        max_age=float(max_age),
     )
 
 

@@ -2,7 +2,7 @@
 
 Credentials live only in the Connection: AppID in *login*, AppSecret in *password*, the API base URL in
 *host* (empty = ``https://api.weixin.qq.com``; the sandbox's URL in tests and the demo), the rest in extras
-(see ``provider_info.CONNECTION_FIELDS``).
+(see ``domain.settings``, which the connection form is made from).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
-from ..domain.account import DEFAULT_DAILY_QUOTAS, MAX_SEND_CONCURRENCY, AccountSettings, AccountType
+from ..domain.account import DEFAULT_DAILY_QUOTAS, AccountSettings, AccountType
 from ..domain.errors import WeChatError, WeChatTransportError
+from ..domain.settings import read_settings
 from ..provider_info import CONN_TYPE
 from ..store.db import SchemaMismatch, StoreNotConfigured, ready
 from ..store.tokens import SqlTokenCache
@@ -81,7 +82,7 @@ class WeChatHook(BaseHook):
             # Starts empty: a send task that follows another must not add a call to the same minute at once.
             mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1, start_full=False),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
-            max_wait=float(extras(conn).get("retry_max_wait", 60)),
+            max_wait=self.settings.retry_max_wait,
             on_secret=mask_secret,  # Airflow's secrets masker: the AppSecret and tokens show as *** in logs
         )
 
@@ -118,59 +119,22 @@ def extras(conn) -> dict[str, Any]:
 
 
 def account_settings(conn) -> AccountSettings:
-    extra = extras(conn)
+    """The account's settings from its connection's extras, each checked (an error names the setting)."""
+    values = read_settings(conn.conn_id, extras(conn))
     quotas = dict(DEFAULT_DAILY_QUOTAS)
-    for key, path in _QUOTA_EXTRAS.items():
-        if key in extra:
-            quotas[path] = int(extra[key])
-    try:
-        account_type = AccountType(extra.get("account_type", AccountType.SERVICE))
-    except ValueError:
-        raise ValueError(
-            f"connection {conn.conn_id!r}: account_type must be 'service' or 'subscription', "
-            f"not {extra['account_type']!r}"
-        ) from None
+    quotas.update({path: values[name] for name, path in _QUOTA_EXTRAS.items()})
     return AccountSettings(
         appid=conn.login or "",
-        account_type=account_type,
-        verified=_as_bool(extra.get("verified", True)),
-        rate_limit=float(extra.get("rate_limit", 200)),
-        confirm_threshold=int(extra.get("confirm_threshold", 10_000)),
-        schedule_horizon_days=_schedule_horizon(conn.conn_id, extra.get("schedule_horizon_days", 366)),
-        send_slots=max(1, int(extra.get("send_slots", 4))),
-        send_concurrency=_send_concurrency(
-            conn.conn_id, extra.get("send_concurrency", AccountSettings.send_concurrency)
-        ),
+        account_type=AccountType(values["account_type"]),
+        verified=values["verified"],
+        rate_limit=float(values["rate_limit"]),
+        confirm_threshold=values["confirm_threshold"],
+        schedule_horizon_days=values["schedule_horizon_days"],
+        send_slots=values["send_slots"],
+        send_concurrency=values["send_concurrency"],
+        retry_max_wait=float(values["retry_max_wait"]),
         daily_quotas=quotas,
     )
-
-
-def _schedule_horizon(conn_id: str, value: Any) -> int:
-    if not str(value).strip().isdigit() or not 1 <= int(value) <= 3660:
-        raise ValueError(
-            f"connection {conn_id!r}: schedule_horizon_days must be a whole number of days from 1 to 3660, "
-            f"not {value!r}"
-        )
-    return int(value)
-
-
-def _send_concurrency(conn_id: str, value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if not 1 <= number <= MAX_SEND_CONCURRENCY or str(number) != str(value).strip():
-        raise ValueError(
-            f"connection {conn_id!r}: send_concurrency must be a whole number from 1 to {MAX_SEND_CONCURRENCY}, "
-            f"not {value!r}"
-        )
-    return number
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
 
 
 # Executors whose tasks all run on this machine: they may share the embedded SQLite file.
