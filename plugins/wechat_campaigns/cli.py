@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _store(args: argparse.Namespace) -> str:
-    """The store, migrated by ``migrate`` only; every other command needs it current (the embedded default
-    store migrates itself)."""
+    """The store, migrated by ``migrate`` only; every other command that uses it needs it current (the embedded
+    default store migrates itself)."""
+    if not getattr(args, "needs_store", True):
+        return ""
     if args.handler is _migrate:
         url = args.store or _default_store()
         upgrade(url)
@@ -78,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pools = commands.add_parser("pools", help="one Airflow pool per wechat_mp connection, its send_slots slots")
     pools.add_argument("conn_ids", nargs="*", help="only these connections (default: every wechat_mp one found)")
-    pools.set_defaults(handler=lambda args, url: sync_pools(args.conn_ids))
+    pools.set_defaults(handler=lambda args, url: sync_pools(args.conn_ids), needs_store=False)  # Airflow's own
 
     serve = commands.add_parser(
         "serve-callbacks", help="the callback receiver on its own, for accounts whose pushes would load the UI"
