@@ -1,6 +1,6 @@
 """How a campaign run ends, as a marketer sees it: the Airflow run, the history's status and error, the fans'
-inboxes. Statuses never lie (DESIGN.md §4): a run that sent nothing because a step failed is `failed`, a run
-that partly failed is `partial`, a refused one is `rejected`."""
+inboxes. Statuses never lie (docs/architecture.md, *Guarantees*): a run that sent nothing because a step failed
+is `failed`, a run that partly failed is `partial`, a refused one is `rejected`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One access token per account, shared by every worker through the store (DESIGN.md §5)."""
+"""One access token per account, shared by every worker through the store (docs/architecture.md, *The access token*)."""
 
 from __future__ import annotations
 

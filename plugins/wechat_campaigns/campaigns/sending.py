@@ -1,4 +1,4 @@
-"""The *send* step: one slice of a run's batches, with the delivery guarantees of DESIGN.md §4.
+"""The *send* step: one slice of a run's batches, with the delivery guarantees of docs/architecture.md, *Guarantees*.
 
 - A batch's fans are marked ``sending`` (committed) before any call; outcomes are written in bulk after.
 - Template sends carry a per-fan ``client_msg_id``: a retry within WeChat's 10-minute window is de-duplicated

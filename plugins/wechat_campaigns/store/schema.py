@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# One row per account: the access token every worker uses (DESIGN.md §5).
+# One row per account: the access token every worker uses (docs/architecture.md, *The access token*).
 access_tokens = sa.Table(
     "access_tokens",
     metadata,
