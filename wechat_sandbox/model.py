@@ -33,7 +33,7 @@ FIRST_TAG_ID = 100
 SYSTEM_TAGS = {0: "未分组", 1: "黑名单", 2: "星标组"}
 VISIBLE_SYSTEM_TAGS = (2,)  # tags/get lists 星标组 like WeChat does
 
-# Daily call quotas by cgi path (reference §9.1). Paths not listed here are unlimited.
+# Daily call quotas by cgi path (WeChat's API limits page, 接口调用频次限制). Paths not listed here are unlimited.
 DEFAULT_QUOTAS: dict[str, int] = {
     "/cgi-bin/token": 2_000,
     "/cgi-bin/stable_token": 500_000,

@@ -19,8 +19,8 @@ def _default(name: str):
     return BY_NAME[name].default
 
 
-# Default daily call limits by API path (reference §9.1); the real numbers are in the MP backend, so each
-# account may override them in its Connection.
+# Default daily call limits by API path (WeChat's API limits page, 接口调用频次限制); the real numbers are in
+# the MP backend, so each account may override them in its Connection.
 DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     {
         "/cgi-bin/message/template/send": _default("template_daily_quota"),

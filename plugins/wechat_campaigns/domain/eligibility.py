@@ -52,8 +52,8 @@ class WindowRule:
     limit: int | None  # messages we may send inside the window; None = no limit
 
 
-# The current service-account rules (reference §3.1). Only "message" windows last 48 hours; a menu click,
-# a follow or a QR scan lets the account answer 3 times within a minute.
+# The current service-account rules (WeChat's customer-service message guide, 客服消息). Only "message"
+# windows last 48 hours; a menu click, a follow or a QR scan lets the account answer 3 times within a minute.
 KF_WINDOWS: Mapping[WindowClass, WindowRule] = {
     WindowClass.MESSAGE: WindowRule(timedelta(hours=48), 5),
     WindowClass.MENU: WindowRule(timedelta(minutes=1), 3),
