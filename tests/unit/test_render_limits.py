@@ -28,6 +28,17 @@ RUNAWAY = [
     ("{% set s = 'a' * 15000 %}{% set t = s ~ s %}{{ t | length }}", "a value of more than 20,000"),
     ("{{ [1] | batch(10**9, 'x') | list }}", "batch(1,000,000,000)"),
     ("{{ 'a\tb'.expandtabs(10**6) }}", "a value of more than 20,000"),
+    # a list holding one long text many times is small, but not once printed, joined or summed
+    ("{% set s = 'a' * 20000 %}{{ [s] * 20000 }}", "a value of more than 20,000"),
+    ("{% set s = 'a' * 10000 %}{{ [s, s, s] | join }}", "a value of more than 20,000"),
+    ("{% set s = 'a' * 20000 %}{{ (s | list) | join(s) }}", "a value of more than 20,000"),
+    ("{{ ([[1] * 20000] * 20000) | sum(start=[]) }}", "a value of more than 20,000"),
+    ("{{ ['1', '2'] | sum(start='') }}", "sum() of texts or lists"),
+    ("{% set s = 'ab' * 5000 %}{{ [s, s, s, s] | tojson }}", "a value of more than 20,000"),
+    ("{% set s = 'a\\n' * 9000 %}{{ s | indent(width=19000) }}", "a value of more than 20,000"),
+    ("{% set s = 'a ' * 9000 %}{{ s | wordwrap(1, wrapstring='x' * 19000) }}", "a value of more than 20,000"),
+    ("{{ '{:{w}}'.format(1, w=10**9) }}", "a format width taken from an argument"),
+    ("{{ '%*d' % (10**9, 1) }}", "a format width over 20,000"),
     (
         "{% set s = 'ab' * 10000 %}{% for i in range(1000) %}{% for j in range(10) %}"
         "{% if s.upper() == s %}x{% endif %}{% endfor %}{% endfor %}",
@@ -92,4 +103,8 @@ def test_ordinary_personalisation_still_renders():
     )
     assert compile_text(source).render(FAN) == "小王，您好！VIP、NEW，积分 1234.5，1,234，0120000"
     assert compile_text("{{ 2 ** 100 }}").render(FAN) == str(2**100)
+    # numbers in the text around a format are text, not widths
+    order = "{{ '订单 20261201000123 已发货：%s' % name }} {{ '会员号 998877665544 {}'.format(name) }}"
+    assert compile_text(order).render(FAN) == "订单 20261201000123 已发货：小王 会员号 998877665544 小王"
+    assert compile_text("{{ tags | join('、') }} {{ [1, 2, 3] | sum }}").render(FAN) == "vip、new 6"
     assert compile_text("{{ range }}").variables == frozenset()  # a global, not a fan attribute

@@ -53,7 +53,6 @@ _REFUSED_TAGS = {
 }
 # filters and str methods whose numeric argument is a size they build
 _SIZE_ARGUMENTS = {"center", "indent", "wordwrap", "truncate", "batch", "slice", "ljust", "rjust", "zfill"}
-_FORMAT_NUMBER = re.compile(r"\*|\d+")
 
 
 class RenderError(ValueError):
@@ -100,10 +99,16 @@ def _tick() -> None:
         budget.tick()
 
 
-def _sized(value: Any) -> Any:
-    if isinstance(value, str | list | tuple | dict | set) and len(value) > MAX_VALUE:
-        raise RenderLimit(f"a value of more than {MAX_VALUE:,} characters")
-    return value
+def _weight(value: Any) -> int:
+    """About how many characters ``value`` becomes when printed: a list that holds one long text 20,000 times
+    is small in memory but not once printed or joined."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return len(value) + sum(_weight(item) for item in value)
+    if isinstance(value, dict):
+        return len(value) + sum(_weight(key) + _weight(item) for key, item in value.items())
+    return 1
 
 
 def _refuse_size(size: float) -> None:
@@ -111,29 +116,63 @@ def _refuse_size(size: float) -> None:
         raise RenderLimit(f"a value of more than {MAX_VALUE:,} characters")
 
 
-def _check_format(spec: str) -> None:
-    """``'%099999999d' % 1`` and ``'{:>99999999}'.format(1)`` build huge strings from a short format."""
-    for number in _FORMAT_NUMBER.findall(spec):
-        if number == "*" or int(number) > MAX_VALUE:
+def _sized(value: Any) -> Any:
+    _refuse_size(_weight(value))
+    return value
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_BRACE_SPEC = re.compile(r"\{[^{}]*:([^{}]*)\}")
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")
+
+
+def _check_numbers(numbers: Iterable[str]) -> None:
+    for number in numbers:
+        if number == "*" or (number and int(number) > MAX_VALUE):
             raise RenderLimit(f"a format width over {MAX_VALUE:,}")
 
 
-def _check_sizes(name: str, value: Any, args: tuple, kwargs: Mapping[str, Any]) -> None:
-    """Refuse, before it runs, a filter or method that would build a value past ``MAX_VALUE``."""
+def _check_percent_format(text: str) -> None:
+    """``'%099999999d' % 1`` builds a huge string from a short format (widths only: text around them is free)."""
+    _check_numbers(number for spec in _PERCENT_SPEC.findall(text) for number in spec)
+
+
+def _check_brace_format(text: str) -> None:
+    """The same for ``'{:>99999999}'.format(1)``, and a width taken from an argument (``{:{w}}``)."""
+    if _NESTED_SPEC.search(text):
+        raise RenderLimit("a format width taken from an argument")
+    _check_numbers(number for spec in _BRACE_SPEC.findall(text) for number in re.findall(r"\*|\d+", spec))
+
+
+def _check_sizes(name: str, value: Any, args: tuple, kwargs: Mapping[str, Any], method: bool) -> None:
+    """Refuse, before it runs, a filter or a str method that would build a value past ``MAX_VALUE``."""
+    first = args[0] if args else None
     if name in _SIZE_ARGUMENTS:
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int) and arg > MAX_VALUE:
                 raise RenderLimit(f"{name}({arg:,}): at most {MAX_VALUE:,}")
-    elif name == "replace" and isinstance(value, str) and len(args) >= 2:
+    if not isinstance(value, str) and name not in ("join", "sum"):
+        return
+    if name == "replace" and len(args) >= 2:
         old, new = str(args[0]), str(args[1])
         _refuse_size(len(value) + (value.count(old) if old else len(value) + 1) * max(0, len(new) - len(old)))
-    elif name == "join" and isinstance(value, str) and args and hasattr(args[0], "__len__"):
-        items = args[0]
-        _refuse_size(len(value) * max(0, len(items) - 1) + sum(len(str(item)) for item in items))
-    elif name in ("format", "format_map") and isinstance(value, str):
-        _check_format(value)
-    elif name == "expandtabs" and isinstance(value, str):
-        _refuse_size(len(value) * (args[0] if args and isinstance(args[0], int) else 8))
+    elif name == "join":
+        items, separator = (first, value) if method else (value, first if args else kwargs.get("d", ""))
+        if hasattr(items, "__len__"):
+            _refuse_size(_weight(separator) * max(0, len(items) - 1) + _weight(items))
+    elif name == "sum" and any(not isinstance(item, int | float) for item in value or ()):
+        raise RenderLimit("sum() of texts or lists")
+    elif name in ("format", "format_map"):
+        (_check_brace_format if method else _check_percent_format)(value)
+    elif name == "expandtabs":
+        _refuse_size(len(value) * (first if isinstance(first, int) else 8))
+    elif name == "indent":
+        width = kwargs.get("width", first if args else 4)
+        _refuse_size(len(value) + _weight(width) * (value.count("\n") + 1))
+    elif name == "wordwrap":
+        width = kwargs.get("width", first if args else 79)
+        wrap = kwargs.get("wrapstring", args[2] if len(args) > 2 else None) or "\n"
+        _refuse_size(len(value) + (len(value) // max(1, width if isinstance(width, int) else 1) + 1) * _weight(wrap))
 
 
 def _checked_binop(operator: str, left: Any, right: Any) -> None:
@@ -142,16 +181,16 @@ def _checked_binop(operator: str, left: Any, right: Any) -> None:
         if isinstance(left, int) and isinstance(right, sequence):
             left, right = right, left
         if isinstance(left, sequence) and isinstance(right, int):
-            _refuse_size(len(left) * right)
+            _refuse_size(_weight(left) * right)
         elif isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise RenderLimit(f"a number of more than {MAX_INT_BITS:,} bits")
     elif operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
         if right * math.log2(abs(left)) > MAX_INT_BITS:
             raise RenderLimit(f"a number of more than {MAX_INT_BITS:,} bits")
     elif operator == "+" and isinstance(left, sequence) and isinstance(right, sequence):
-        _refuse_size(len(left) + len(right))
+        _refuse_size(_weight(left) + _weight(right))
     elif operator == "%" and isinstance(left, str):
-        _check_format(left)
+        _check_percent_format(left)
 
 
 def _bounded_range(*args: int) -> range:
@@ -183,7 +222,7 @@ def _checked_filter(name: str, function: Any) -> Any:
         _tick()
         value = next((arg for arg in args if not _is_jinja_context(arg)), None)
         rest = args[args.index(value) + 1 :] if value is not None else ()
-        _check_sizes(name, value, rest, kwargs)
+        _check_sizes(name, value, rest, kwargs, method=False)
         return _sized(function(*args, **kwargs))
 
     return checked
@@ -202,7 +241,8 @@ def _filtered(node: nodes.Expr, name: str) -> nodes.Filter:
 
 
 class _Bounds(NodeTransformer):
-    """Counts every loop step, and checks the size of every ``~`` (Jinja has no hook for either)."""
+    """Counts every loop step, and checks the size of every ``~`` and every list, tuple or dict written in the
+    text (Jinja has no hook for these)."""
 
     def visit_For(self, loop: nodes.For) -> nodes.For:
         if loop.recursive:
@@ -210,6 +250,16 @@ class _Bounds(NodeTransformer):
         self.generic_visit(loop)
         loop.iter = _filtered(loop.iter, "_steps")
         return loop
+
+    def visit_List(self, literal: nodes.List) -> nodes.Filter:
+        self.generic_visit(literal)
+        return _filtered(literal, "_sized")
+
+    visit_Dict = visit_List
+
+    def visit_Tuple(self, literal: nodes.Tuple) -> nodes.Expr:
+        self.generic_visit(literal)
+        return _filtered(literal, "_sized") if literal.ctx == "load" else literal
 
     def visit_Concat(self, concat: nodes.Concat) -> nodes.Filter:
         self.generic_visit(concat)
@@ -240,7 +290,7 @@ class _BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _tick()
         method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
-        _check_sizes(getattr(method, "__name__", ""), getattr(method, "__self__", None), args, kwargs)
+        _check_sizes(getattr(method, "__name__", ""), getattr(method, "__self__", None), args, kwargs, method=True)
         return _sized(super().call(__context, __obj, *args, **kwargs))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -308,6 +358,8 @@ def compile_text(source: str) -> CompiledText:
     except TemplateError as exc:
         line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise RenderError(f"template syntax error{line}: {exc.message or exc}") from exc
+    except RecursionError as exc:  # thousands of nested brackets
+        raise RenderError("template syntax error: nested too deeply") from exc
 
 
 def uses_fan_attributes(compiled: CompiledText) -> bool:
