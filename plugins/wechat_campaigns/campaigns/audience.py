@@ -12,7 +12,7 @@ from typing import Any
 from ..domain.eligibility import Reason, exclusion, in_holdout
 from ..domain.plan import DRY_RUN_SECONDS_PER_FAN, MASS_BATCH, PER_FAN_BATCH, batch_count, slices
 from ..domain.spec import FieldProblem, InvalidCampaign, MessageKind
-from ..store import history, ledger, quotas
+from ..store import history, ledger
 from ..store.fans import fan_facts, refollowed, tag_ids
 from .content import build_message, load_content
 from .media import DryRunMedia, MediaLibrary
@@ -77,9 +77,9 @@ def filter_eligible(run: CampaignRun) -> dict[str, int]:
 
 def _room_today(run: CampaignRun) -> int | None:
     """Fans that fit in today's quota when the campaign must not continue tomorrow; None = no bound."""
-    if run.spec.continue_next_day or run.kind is MessageKind.MASS or run.daily_quota is None:
+    if run.spec.continue_next_day or run.kind is MessageKind.MASS:
         return None
-    return max(0, run.daily_quota - quotas.used(run.engine, run.appid, run.api, run.now()))
+    return run.room_today()
 
 
 def plan_batches(run: CampaignRun, audience: dict[str, Any], max_slices: int) -> list[dict]:

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..domain import paths
 from ..domain.account import AccountSettings
 from ..domain.clock import next_midnight
 from ..domain.errors import Action, WeChatError
@@ -30,7 +31,7 @@ from ..wechat.client import MAX_BATCHGET_OPENIDS, WeChatClient
 from .run import QuotaWait, utcnow
 
 PHASES = ("tags", "followers", "details", "tag_members", "templates", "finish", "done")
-USER_GET, BATCHGET, TAG_GET = "/cgi-bin/user/get", "/cgi-bin/user/info/batchget", "/cgi-bin/user/tag/get"
+USER_GET, BATCHGET, TAG_GET = paths.USER_GET, paths.USER_INFO_BATCHGET, paths.USER_TAG_GET
 
 
 @dataclass
@@ -177,8 +178,7 @@ class AudienceSync:
     def _call(self, call: Callable[[], Any], api: str | None = None) -> Any:
         """One API call within the daily quota (ours, then WeChat's 45009)."""
         now = self.clock()
-        limit = self.settings.daily_quota(api) if api else None
-        if limit is not None and quotas.used(self.engine, self.appid, api, now) >= limit:
+        if api and quotas.room(self.engine, self.appid, api, self.settings.daily_quota(api), now) == 0:
             raise QuotaWait(next_midnight(now))
         try:
             result = call()

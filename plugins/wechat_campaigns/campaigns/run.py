@@ -9,15 +9,17 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
+from ..domain import paths
 from ..domain.account import AccountSettings
 from ..domain.spec import CampaignSpec, MessageKind
+from ..store import quotas
 from ..store.db import engine_for
 from ..wechat.client import WeChatClient
 
 API_OF_KIND = {
-    MessageKind.MASS: "/cgi-bin/message/mass/send",  # sendall and send share one daily budget
-    MessageKind.TEMPLATE: "/cgi-bin/message/template/send",
-    MessageKind.CUSTOMER_SERVICE: "/cgi-bin/message/custom/send",
+    MessageKind.MASS: paths.MESSAGE_MASS_SEND,  # sendall and send share one daily budget
+    MessageKind.TEMPLATE: paths.MESSAGE_TEMPLATE_SEND,
+    MessageKind.CUSTOMER_SERVICE: paths.MESSAGE_CUSTOM_SEND,
 }
 
 
@@ -57,6 +59,10 @@ class CampaignRun:
     @property
     def daily_quota(self) -> int | None:
         return self.settings.daily_quota(self.api)
+
+    def room_today(self) -> int | None:
+        """Calls of the run's kind left in today's quota by our count (None: no limit configured)."""
+        return quotas.room(self.engine, self.appid, self.api, self.daily_quota, self.now())
 
     @cached_property
     def engine(self) -> Engine:

@@ -144,7 +144,7 @@ class _PerFanSends:
         size = run.settings.send_concurrency * WAVE_PER_CONNECTION[run.kind]
         for batch_no in batch_nos:
             openids = _still_eligible(run, _recover(run, batch_no))
-            room = _room(run)
+            room = run.room_today()
             if room is not None:
                 room = max(0, room - self.unwritten_calls)
             now_openids, later = openids[:room], openids[room:]
@@ -231,13 +231,6 @@ def _still_eligible(run: CampaignRun, openids: list[str]) -> list[str]:
     ledger.record(run.engine, run.run_key, outcomes)
     gone = {o.openid for o in outcomes}
     return [openid for openid in openids if openid not in gone]
-
-
-def _room(run: CampaignRun) -> int | None:
-    """Calls left in today's quota by our count (None: no limit configured)."""
-    if run.daily_quota is None:
-        return None
-    return max(0, run.daily_quota - quotas.used(run.engine, run.appid, run.api, run.now()))
 
 
 def _out_of_quota(run: CampaignRun, openids: list[str]) -> None:
@@ -427,7 +420,7 @@ def _mass_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outco
     if job and job["msg_id"]:
         # WeChat accepted this batch before the last attempt could write it down.
         return _mass_accepted(run, batch_no, openids, job["msg_id"], count_call=False)
-    if _room(run) == 0:
+    if run.room_today() == 0:
         raise QuotaWait(next_midnight(run.now()))
     msgid = clientmsgid(run.run_key, batch_no)
     with run.engine.begin() as connection:
@@ -453,7 +446,7 @@ def _sendall(run: CampaignRun, content: Content, mode: str) -> dict[str, int]:
     job = history.mass_job(run.engine, run.run_key, 0)
     if job and job["msg_id"]:
         return _sendall_accepted(run, job["msg_id"], count_call=False)
-    if _room(run) == 0:
+    if run.room_today() == 0:
         raise QuotaWait(next_midnight(run.now()))
     msgid = clientmsgid(run.run_key, 0)
     with run.engine.begin() as connection:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from . import paths
 from .settings import BY_NAME
 
 
@@ -23,13 +24,13 @@ def _default(name: str):
 # the MP backend, so each account may override them in its Connection.
 DEFAULT_DAILY_QUOTAS: Mapping[str, int] = MappingProxyType(
     {
-        "/cgi-bin/message/template/send": _default("template_daily_quota"),
-        "/cgi-bin/message/custom/send": _default("custom_daily_quota"),
-        "/cgi-bin/message/mass/send": _default("mass_daily_quota"),  # sendall + send share the service account's
-        "/cgi-bin/user/get": 500,
-        "/cgi-bin/user/info": 5_000_000,
-        "/cgi-bin/draft/add": 1_000,
-        "/cgi-bin/media/upload": 100_000,
+        paths.MESSAGE_TEMPLATE_SEND: _default("template_daily_quota"),
+        paths.MESSAGE_CUSTOM_SEND: _default("custom_daily_quota"),
+        paths.MESSAGE_MASS_SEND: _default("mass_daily_quota"),  # sendall + send share the service account's
+        paths.USER_GET: 500,
+        paths.USER_INFO: 5_000_000,
+        paths.DRAFT_ADD: 1_000,
+        paths.MEDIA_UPLOAD: 100_000,
     }
 )
 
@@ -37,7 +38,7 @@ MAX_SEND_CONCURRENCY = int(BY_NAME["send_concurrency"].maximum or 0)  # keep-ali
 
 _DEFAULT_TYPE = AccountType(_default("account_type"))
 
-MASS_PATHS = ("/cgi-bin/message/mass/sendall", "/cgi-bin/message/mass/send")
+MASS_PATHS = (paths.MESSAGE_MASS_SENDALL, paths.MESSAGE_MASS_SEND)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class AccountSettings:
 
     def daily_quota(self, path: str) -> int | None:
         if path in MASS_PATHS:
-            path = "/cgi-bin/message/mass/send"
+            path = paths.MESSAGE_MASS_SEND
         return self.daily_quotas.get(path)
 
     def template_permission_problem(self) -> str | None:

@@ -106,7 +106,10 @@ def sync_pools(conn_ids: list[str] | None = None, out=print) -> int:
                 continue
             before = session.scalar(_pool_slots(pool))
             Pool.create_or_update_pool(
-                pool, slots, f"WeChat sends of {conn_id}: its send_slots (wechat-campaigns pools)", False,
+                pool,
+                slots,
+                f"WeChat sends of {conn_id}: its send_slots (wechat-campaigns pools)",
+                False,
                 session=session,
             )
             change = "created" if before is None else "unchanged" if before == slots else f"was {before}"

@@ -18,6 +18,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
+from ..domain import paths
 from ..domain.account import DEFAULT_DAILY_QUOTAS, AccountSettings, AccountType
 from ..domain.errors import WeChatError, WeChatTransportError
 from ..domain.settings import read_settings
@@ -32,9 +33,9 @@ IP_NOT_WHITELISTED = 40164
 log = logging.getLogger(__name__)
 
 _QUOTA_EXTRAS = {
-    "template_daily_quota": "/cgi-bin/message/template/send",
-    "custom_daily_quota": "/cgi-bin/message/custom/send",
-    "mass_daily_quota": "/cgi-bin/message/mass/send",
+    "template_daily_quota": paths.MESSAGE_TEMPLATE_SEND,
+    "custom_daily_quota": paths.MESSAGE_CUSTOM_SEND,
+    "mass_daily_quota": paths.MESSAGE_MASS_SEND,
 }
 
 

@@ -20,6 +20,11 @@ def used(engine: Engine, appid: str, api: str, now: datetime) -> int:
     return value or 0
 
 
+def room(engine: Engine, appid: str, api: str, limit: int | None, now: datetime) -> int | None:
+    """Calls left today under ``limit`` by our count; None when there is no limit."""
+    return None if limit is None else max(0, limit - used(engine, appid, api, now))
+
+
 def add(connection: sa.Connection, appid: str, api: str, now: datetime, calls: int) -> None:
     """Count ``calls`` more, inside the caller's transaction (the same one that records their outcomes)."""
     if calls <= 0:

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from ..domain import paths
 from ..domain.errors import Action, WeChatError, WeChatTransportError
 from .fan_calls import CallGroup, CallPolicy, FanCalls
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
@@ -54,8 +55,8 @@ MAX_MASS_OPENIDS = 10_000
 MASS_CALLS_PER_MINUTE = 60  # sendall, send and preview together; WeChat answers 45011 beyond
 MAX_BATCHGET_OPENIDS = 100
 MAX_TAGGING_OPENIDS = 50
-TEMPLATE_SEND = "/cgi-bin/message/template/send"
-CUSTOM_SEND = "/cgi-bin/message/custom/send"
+TEMPLATE_SEND = paths.MESSAGE_TEMPLATE_SEND
+CUSTOM_SEND = paths.MESSAGE_CUSTOM_SEND
 
 
 class RateLimiter(Protocol):
@@ -328,7 +329,7 @@ class WeChatClient:
             "secret": self._secret,
             "force_refresh": force_refresh,
         }
-        answer = self._request("POST", "/cgi-bin/stable_token", None, body, None, None, token=None)
+        answer = self._request("POST", paths.STABLE_TOKEN, None, body, None, None, token=None)
         return answer["access_token"], int(answer["expires_in"])
 
     # -- mass send 群发 ---------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ class WeChatClient:
         """``message`` is ``{"msgtype": ..., <msgtype>: {...}}``; ``tag_id=None`` sends to all followers."""
         target = {"is_to_all": True} if tag_id is None else {"is_to_all": False, "tag_id": tag_id}
         body = {"filter": target, **message, "send_ignore_reprint": int(ignore_reprint)}
-        return self._mass("/cgi-bin/message/mass/sendall", body, clientmsgid)
+        return self._mass(paths.MESSAGE_MASS_SENDALL, body, clientmsgid)
 
     def send_mass_to_openids(
         self,
@@ -352,7 +353,7 @@ class WeChatClient:
         if not 2 <= len(openids) <= MAX_MASS_OPENIDS:
             raise ValueError(f"mass/send takes 2..{MAX_MASS_OPENIDS} openids, got {len(openids)}")
         body = {"touser": list(openids), **message, "send_ignore_reprint": int(ignore_reprint)}
-        return self._mass("/cgi-bin/message/mass/send", body, clientmsgid)
+        return self._mass(paths.MESSAGE_MASS_SEND, body, clientmsgid)
 
     def _mass(self, path: str, body: dict[str, Any], clientmsgid: str) -> MassSendResult:
         if len(clientmsgid.encode("utf-8")) > 64:
@@ -370,7 +371,7 @@ class WeChatClient:
 
     def preview_mass(self, openid: str, message: Mapping[str, Any]) -> int | None:
         self._pace_mass()
-        answer = self.call("POST", "/cgi-bin/message/mass/preview", body={"touser": openid, **message})
+        answer = self.call("POST", paths.MESSAGE_MASS_PREVIEW, body={"touser": openid, **message})
         return int(answer["msg_id"]) if "msg_id" in answer else None
 
     def _pace_mass(self) -> None:
@@ -378,18 +379,18 @@ class WeChatClient:
             self._mass_limiter.acquire()
 
     def get_mass_status(self, msg_id: int) -> MassStatus:
-        answer = self.call("POST", "/cgi-bin/message/mass/get", body={"msg_id": str(msg_id)})
+        answer = self.call("POST", paths.MESSAGE_MASS_GET, body={"msg_id": str(msg_id)})
         return MassStatus(int(answer["msg_id"]), answer["msg_status"])
 
     def delete_mass(self, msg_id: int, article_idx: int = 0) -> None:
-        self.call("POST", "/cgi-bin/message/mass/delete", body={"msg_id": msg_id, "article_idx": article_idx})
+        self.call("POST", paths.MESSAGE_MASS_DELETE, body={"msg_id": msg_id, "article_idx": article_idx})
 
     def get_mass_speed(self) -> MassSpeed:
-        answer = self.call("POST", "/cgi-bin/message/mass/speed/get", body={})
+        answer = self.call("POST", paths.MESSAGE_MASS_SPEED_GET, body={})
         return MassSpeed(int(answer["speed"]), int(answer.get("realspeed", 0)))
 
     def set_mass_speed(self, speed: int) -> None:
-        self.call("POST", "/cgi-bin/message/mass/speed/set", body={"speed": speed})
+        self.call("POST", paths.MESSAGE_MASS_SPEED_SET, body={"speed": speed})
 
     # -- customer service 客服 --------------------------------------------------------------------------
 
@@ -406,7 +407,7 @@ class WeChatClient:
 
     def typing(self, openid: str, typing: bool = True) -> None:
         command = "Typing" if typing else "CancelTyping"
-        self.call("POST", "/cgi-bin/message/custom/typing", body={"touser": openid, "command": command})
+        self.call("POST", paths.MESSAGE_CUSTOM_TYPING, body={"touser": openid, "command": command})
 
     # -- template 模板 ----------------------------------------------------------------------------------
 
@@ -439,10 +440,10 @@ class WeChatClient:
 
     def set_industry(self, industry_id1: str, industry_id2: str) -> None:
         body = {"industry_id1": str(industry_id1), "industry_id2": str(industry_id2)}
-        self.call("POST", "/cgi-bin/template/api_set_industry", body=body)
+        self.call("POST", paths.TEMPLATE_API_SET_INDUSTRY, body=body)
 
     def get_industry(self) -> Industry:
-        answer = self.call("GET", "/cgi-bin/template/get_industry")
+        answer = self.call("GET", paths.TEMPLATE_GET_INDUSTRY)
 
         def pair(key: str) -> tuple[str, str]:
             item = answer.get(key) or {}
@@ -452,10 +453,10 @@ class WeChatClient:
 
     def add_template(self, short_id: str, keyword_names: Sequence[str] = ()) -> str:
         body = {"template_id_short": short_id, "keyword_name_list": list(keyword_names)}
-        return self.call("POST", "/cgi-bin/template/api_add_template", body=body)["template_id"]
+        return self.call("POST", paths.TEMPLATE_API_ADD_TEMPLATE, body=body)["template_id"]
 
     def list_templates(self) -> list[PrivateTemplate]:
-        answer = self.call("GET", "/cgi-bin/template/get_all_private_template")
+        answer = self.call("GET", paths.TEMPLATE_GET_ALL_PRIVATE_TEMPLATE)
         fields = PrivateTemplate.__dataclass_fields__
         return [
             PrivateTemplate(**{k: v for k, v in item.items() if k in fields})
@@ -463,12 +464,12 @@ class WeChatClient:
         ]
 
     def delete_template(self, template_id: str) -> None:
-        self.call("POST", "/cgi-bin/template/del_private_template", body={"template_id": template_id})
+        self.call("POST", paths.TEMPLATE_DEL_PRIVATE_TEMPLATE, body={"template_id": template_id})
 
     # -- fans and tags ----------------------------------------------------------------------------------
 
     def list_followers_page(self, next_openid: str = "") -> FollowersPage:
-        answer = self.call("GET", "/cgi-bin/user/get", params={"next_openid": next_openid})
+        answer = self.call("GET", paths.USER_GET, params={"next_openid": next_openid})
         openids = (answer.get("data") or {}).get("openid", [])
         return FollowersPage(int(answer.get("total", 0)), openids, answer.get("next_openid", ""))
 
@@ -484,31 +485,31 @@ class WeChatClient:
             next_openid = page.next_openid
 
     def get_fan(self, openid: str, lang: str = "zh_CN") -> FanInfo:
-        return FanInfo.from_api(self.call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": lang}))
+        return FanInfo.from_api(self.call("GET", paths.USER_INFO, params={"openid": openid, "lang": lang}))
 
     def get_fans(self, openids: Sequence[str], lang: str = "zh_CN") -> list[FanInfo]:
         if len(openids) > MAX_BATCHGET_OPENIDS:
             raise ValueError(f"user/info/batchget takes at most {MAX_BATCHGET_OPENIDS} openids")
         body = {"user_list": [{"openid": openid, "lang": lang} for openid in openids]}
-        answer = self.call("POST", "/cgi-bin/user/info/batchget", body=body)
+        answer = self.call("POST", paths.USER_INFO_BATCHGET, body=body)
         return [FanInfo.from_api(item) for item in answer.get("user_info_list", [])]
 
     def list_tags(self) -> list[Tag]:
-        answer = self.call("GET", "/cgi-bin/tags/get")
+        answer = self.call("GET", paths.TAGS_GET)
         return [Tag(int(t["id"]), t["name"], int(t.get("count", 0))) for t in answer.get("tags", [])]
 
     def create_tag(self, name: str) -> Tag:
-        answer = self.call("POST", "/cgi-bin/tags/create", body={"tag": {"name": name}})
+        answer = self.call("POST", paths.TAGS_CREATE, body={"tag": {"name": name}})
         return Tag(int(answer["tag"]["id"]), answer["tag"]["name"])
 
     def rename_tag(self, tag_id: int, name: str) -> None:
-        self.call("POST", "/cgi-bin/tags/update", body={"tag": {"id": tag_id, "name": name}})
+        self.call("POST", paths.TAGS_UPDATE, body={"tag": {"id": tag_id, "name": name}})
 
     def delete_tag(self, tag_id: int) -> None:
-        self.call("POST", "/cgi-bin/tags/delete", body={"tag": {"id": tag_id}})
+        self.call("POST", paths.TAGS_DELETE, body={"tag": {"id": tag_id}})
 
     def list_tag_fans_page(self, tag_id: int, next_openid: str = "") -> FollowersPage:
-        answer = self.call("POST", "/cgi-bin/user/tag/get", body={"tagid": tag_id, "next_openid": next_openid})
+        answer = self.call("POST", paths.USER_TAG_GET, body={"tagid": tag_id, "next_openid": next_openid})
         openids = (answer.get("data") or {}).get("openid", [])
         return FollowersPage(int(answer.get("count", 0)), openids, answer.get("next_openid", ""))
 
@@ -523,10 +524,10 @@ class WeChatClient:
             next_openid = page.next_openid
 
     def tag_fans(self, tag_id: int, openids: Sequence[str]) -> None:
-        self._tagging("/cgi-bin/tags/members/batchtagging", tag_id, openids)
+        self._tagging(paths.TAGS_MEMBERS_BATCHTAGGING, tag_id, openids)
 
     def untag_fans(self, tag_id: int, openids: Sequence[str]) -> None:
-        self._tagging("/cgi-bin/tags/members/batchuntagging", tag_id, openids)
+        self._tagging(paths.TAGS_MEMBERS_BATCHUNTAGGING, tag_id, openids)
 
     def _tagging(self, path: str, tag_id: int, openids: Sequence[str]) -> None:
         for start in range(0, len(openids), MAX_TAGGING_OPENIDS):
@@ -534,12 +535,12 @@ class WeChatClient:
             self.call("POST", path, body={"openid_list": chunk, "tagid": tag_id})
 
     def get_fan_tag_ids(self, openid: str) -> list[int]:
-        return list(self.call("POST", "/cgi-bin/tags/getidlist", body={"openid": openid}).get("tagid_list", []))
+        return list(self.call("POST", paths.TAGS_GETIDLIST, body={"openid": openid}).get("tagid_list", []))
 
     # -- media and drafts -------------------------------------------------------------------------------
 
     def upload_temporary_media(self, kind: str, filename: str, content: BinaryIO | bytes) -> UploadedMedia:
-        answer = self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, files={"media": (filename, content)})
+        answer = self.call("POST", paths.MEDIA_UPLOAD, params={"type": kind}, files={"media": (filename, content)})
         media_id = answer.get("media_id") or answer.get("thumb_media_id")
         return UploadedMedia(media_id, answer.get("type", kind), answer.get("created_at"))
 
@@ -558,7 +559,7 @@ class WeChatClient:
             form = {"description": json.dumps(description, ensure_ascii=False)}
         answer = self.call(
             "POST",
-            "/cgi-bin/material/add_material",
+            paths.MATERIAL_ADD_MATERIAL,
             params={"type": kind},
             files={"media": (filename, content)},
             form=form,
@@ -567,24 +568,24 @@ class WeChatClient:
 
     def upload_article_image(self, filename: str, content: BinaryIO | bytes) -> str:
         """An image for use inside an article's HTML body; returns its URL."""
-        return self.call("POST", "/cgi-bin/media/uploadimg", files={"media": (filename, content)})["url"]
+        return self.call("POST", paths.MEDIA_UPLOADIMG, files={"media": (filename, content)})["url"]
 
     def add_draft(self, articles: Sequence[Mapping[str, Any]]) -> str:
-        return self.call("POST", "/cgi-bin/draft/add", body={"articles": list(articles)})["media_id"]
+        return self.call("POST", paths.DRAFT_ADD, body={"articles": list(articles)})["media_id"]
 
     def prepare_mass_video(self, media_id: str, title: str, description: str = "") -> str:
         body = {"media_id": media_id, "title": title, "description": description}
-        return self.call("POST", "/cgi-bin/media/uploadvideo", body=body)["media_id"]
+        return self.call("POST", paths.MEDIA_UPLOADVIDEO, body=body)["media_id"]
 
     # -- quotas -----------------------------------------------------------------------------------------
 
     def get_quota(self, cgi_path: str) -> ApiQuota:
-        answer = self.call("POST", "/cgi-bin/openapi/quota/get", body={"cgi_path": cgi_path})
+        answer = self.call("POST", paths.OPENAPI_QUOTA_GET, body={"cgi_path": cgi_path})
         quota = answer["quota"]
         return ApiQuota(int(quota["daily_limit"]), int(quota["used"]), int(quota["remain"]))
 
     def clear_quota(self) -> None:
-        self.call("POST", "/cgi-bin/clear_quota", body={"appid": self.appid})
+        self.call("POST", paths.CLEAR_QUOTA, body={"appid": self.appid})
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once: json.dumps(..., ensure_ascii=False) builds one per call
