@@ -15,17 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..domain import paths
 from ..domain.account import AccountSettings
 from ..domain.clock import next_midnight
 from ..domain.errors import Action, WeChatError
-from ..store import quotas
-from ..store.db import upsert
+from ..store import quotas, sync
 from ..store.fans import replace_tags, upsert_fans
-from ..store.schema import fan_tags, fans, sync_state, tags
 from ..store.templates import replace_templates
 from ..wechat.client import MAX_BATCHGET_OPENIDS, WeChatClient
 from .run import QuotaWait, utcnow
@@ -91,15 +88,7 @@ class AudienceSync:
 
     def _details(self, state: SyncState) -> None:
         after = state.cursor.get("after", "")
-        with self.engine.connect() as connection:
-            openids = list(
-                connection.scalars(
-                    sa.select(fans.c.openid)
-                    .where(fans.c.appid == self.appid, fans.c.seen_in_sync == state.sync_id, fans.c.openid > after)
-                    .order_by(fans.c.openid)
-                    .limit(MAX_BATCHGET_OPENIDS)
-                )
-            )
+        openids = sync.listed_fans_after(self.engine, self.appid, state.sync_id, after, MAX_BATCHGET_OPENIDS)
         if not openids:
             self._next(state, "tag_members")
             return
@@ -121,29 +110,17 @@ class AudienceSync:
         self._save(state)
 
     def _tag_members(self, state: SyncState) -> None:
-        with self.engine.connect() as connection:
-            tag_ids = list(
-                connection.scalars(
-                    sa.select(tags.c.tag_id)
-                    .where(tags.c.appid == self.appid, tags.c.tag_id >= state.cursor.get("tag_id", 0))
-                    .order_by(tags.c.tag_id)
-                )
-            )
+        tag_ids = sync.tag_ids_from(self.engine, self.appid, state.cursor.get("tag_id", 0))
         if not tag_ids:
             self._next(state, "templates")
             return
         tag_id, next_openid = tag_ids[0], state.cursor.get("next_openid", "")
         if state.cursor.get("tag_id") != tag_id:
             next_openid = ""  # a new tag: its old member list is replaced by what WeChat lists now
-            with self.engine.begin() as connection:
-                connection.execute(
-                    sa.delete(fan_tags).where(fan_tags.c.appid == self.appid, fan_tags.c.tag_id == tag_id)
-                )
+            sync.clear_tag_members(self.engine, self.appid, tag_id)
         page = self._call(lambda: self.client.list_tag_fans_page(tag_id, next_openid), TAG_GET)
         if page.openids:
-            with self.engine.begin() as connection:
-                rows = [{"appid": self.appid, "tag_id": tag_id, "openid": o} for o in page.openids]
-                upsert(connection, fan_tags, rows)
+            sync.add_tag_members(self.engine, self.appid, tag_id, page.openids)
             state.add("tag_members", len(page.openids))
         if page.openids and page.next_openid:
             state.cursor = {"tag_id": tag_id, "next_openid": page.next_openid}
@@ -160,17 +137,7 @@ class AudienceSync:
 
     def _finish(self, state: SyncState) -> None:
         """Whoever the complete follower listing did not contain does not follow the account any more."""
-        with self.engine.begin() as connection:
-            left = connection.execute(
-                sa.update(fans)
-                .where(
-                    fans.c.appid == self.appid,
-                    sa.or_(fans.c.seen_in_sync.is_(None), fans.c.seen_in_sync != state.sync_id),
-                    sa.or_(fans.c.subscribed.is_(None), fans.c.subscribed.is_(True)),
-                )
-                .values(subscribed=False, updated_at=time.time())
-            ).rowcount
-        state.counts["unsubscribed"] = left
+        state.counts["unsubscribed"] = sync.unsubscribe_unlisted(self.engine, self.appid, state.sync_id)
         self._next(state, "done")
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -196,8 +163,7 @@ class AudienceSync:
         self._save(state, finished=phase == "done")
 
     def _load(self) -> SyncState | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(sa.select(sync_state).where(sync_state.c.appid == self.appid)).mappings().first()
+        row = sync.state_of(self.engine, self.appid)
         if row is None or row["phase"] == "done":
             return None
         return SyncState(row["sync_id"], row["phase"], dict(row["cursor"] or {}), dict(row["counts"] or {}))
@@ -215,11 +181,8 @@ class AudienceSync:
         }
         if started and not state.counts:
             row["started_at"] = now
-        with self.engine.begin() as connection:
-            upsert(connection, sync_state, [row])
+        sync.save_state(self.engine, row)
 
 
 def sync_status(engine: Engine, appid: str) -> dict[str, Any] | None:
-    with engine.connect() as connection:
-        row = connection.execute(sa.select(sync_state).where(sync_state.c.appid == appid)).mappings().first()
-    return dict(row) if row else None
+    return sync.state_of(engine, appid)

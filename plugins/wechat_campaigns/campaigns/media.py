@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..domain.materials import MediaFile
-from ..store.db import upsert
-from ..store.schema import media
+from ..store.media import keep_upload, uploaded
 from ..wechat.client import WeChatClient
 
 TEMPORARY_LIFETIME = 3 * 86_400  # WeChat keeps temporary media for 3 days
@@ -81,29 +79,12 @@ class MediaLibrary:
 
     def _cached(self, content_hash: str, purpose: str, upload, lifetime: float | None = None) -> Stored:
         now = time.time()
-        key = (media.c.appid == self.appid) & (media.c.content_hash == content_hash) & (media.c.purpose == purpose)
-        with self.engine.connect() as connection:
-            row = connection.execute(sa.select(media.c.media_id, media.c.url, media.c.expires_at).where(key)).first()
+        row = uploaded(self.engine, self.appid, content_hash, purpose)
         if row and (row.expires_at is None or row.expires_at - TEMPORARY_MARGIN > now):
             return Stored(row.media_id, row.url)
         stored = upload()
         self.uploads += 1
-        with self.engine.begin() as connection:
-            upsert(
-                connection,
-                media,
-                [
-                    {
-                        "appid": self.appid,
-                        "content_hash": content_hash,
-                        "purpose": purpose,
-                        "media_id": stored.media_id,
-                        "url": stored.url,
-                        "created_at": now,
-                        "expires_at": now + lifetime if lifetime else None,
-                    }
-                ],
-            )
+        keep_upload(self.engine, self.appid, content_hash, purpose, stored, now, lifetime)
         return stored
 
 

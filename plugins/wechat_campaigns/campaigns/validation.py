@@ -31,7 +31,7 @@ from ..domain.spec import (
 from ..domain.templates import Finding, lint, template_fields
 from ..store import history
 from ..store.fans import profiles_for_render, replace_tags, sample_openids
-from ..store.schema import mass_jobs, recipients, runs
+from ..store.schema import recipients, runs
 from ..store.sizes import fit, room
 from ..store.templates import replace_templates
 from .content import load_content
@@ -225,10 +225,4 @@ def _sync_templates(run: CampaignRun) -> dict[str, list[str]]:
 def _mass_sends_today(run: CampaignRun) -> int:
     """Mass jobs WeChat accepted for this account since Beijing midnight (ours; the console's are unknown)."""
     now: datetime = run.now()
-    start = next_midnight(now).timestamp() - 86_400
-    with run.engine.connect() as connection:
-        return connection.scalar(
-            sa.select(sa.func.count())
-            .select_from(mass_jobs.join(runs, runs.c.run_key == mass_jobs.c.run_key))
-            .where(runs.c.appid == run.appid, mass_jobs.c.msg_id.is_not(None), mass_jobs.c.submitted_at >= start)
-        )
+    return history.mass_sends_since(run.engine, run.appid, next_midnight(now).timestamp() - 86_400)

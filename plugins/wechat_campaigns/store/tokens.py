@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from ..wechat.tokens import CachedToken
+from ..domain.tokens import CachedToken
 from .db import engine_for, insert_ignoring_duplicates
 from .schema import access_tokens as t
 

@@ -15,18 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-# Refresh a little before WeChat's own expiry; stable_token renews in the last 5 minutes, so a fetch inside
-# this margin gets the new token rather than the old one again.
-REFRESH_MARGIN_SECONDS = 120.0
+from ..domain.tokens import REFRESH_MARGIN_SECONDS, CachedToken
 
-
-@dataclass(frozen=True)
-class CachedToken:
-    token: str
-    expires_at: float  # epoch seconds
-
-    def usable(self, now: float) -> bool:
-        return now < self.expires_at - REFRESH_MARGIN_SECONDS
+__all__ = ["REFRESH_MARGIN_SECONDS", "AccessTokens", "CachedToken", "MemoryTokenCache", "TokenCache"]
 
 
 class TokenCache(Protocol):

@@ -1,0 +1,34 @@
+"""What each account has uploaded to WeChat, by the content's hash and what it is for (``campaigns.media``
+decides when to upload again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .db import upsert
+from .schema import media
+
+
+def uploaded(engine: Engine, appid: str, content_hash: str, purpose: str) -> Any:
+    """The upload's ``media_id``, ``url`` and ``expires_at``, or None if it was never uploaded."""
+    key = (media.c.appid == appid) & (media.c.content_hash == content_hash) & (media.c.purpose == purpose)
+    with engine.connect() as connection:
+        return connection.execute(sa.select(media.c.media_id, media.c.url, media.c.expires_at).where(key)).first()
+
+
+def keep_upload(engine: Engine, appid: str, content_hash: str, purpose: str, stored: Any, now: float, lifetime=None):
+    """Remember an upload (``stored``: its ``media_id`` and ``url``); temporary media expire after ``lifetime``."""
+    row = {
+        "appid": appid,
+        "content_hash": content_hash,
+        "purpose": purpose,
+        "media_id": stored.media_id,
+        "url": stored.url,
+        "created_at": now,
+        "expires_at": now + lifetime if lifetime else None,
+    }
+    with engine.begin() as connection:
+        upsert(connection, media, [row])
