@@ -150,7 +150,8 @@ def test_a_campaign_against_a_store_not_migrated_stops_at_once_and_sends_nothing
     run = campaign.run(message_type="mass", tag="vip", text="hi")
     assert run.state == "failed"
     states = campaign.task_states(run)
-    assert states["validate"] == "failed" and "send" not in {key.split("[")[0] for key, s in states.items() if s}
+    assert states["validate"] == "failed"
+    assert all(state in (None, "upstream_failed") for key, state in states.items() if key.startswith("send"))
     (validate,) = [ti for ti in run.get_task_instances() if ti.task_id == "validate"]
     assert validate.try_number == 1  # not retried: only an operator can fix it
     assert campaign.received() == {}

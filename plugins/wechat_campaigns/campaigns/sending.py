@@ -85,7 +85,7 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
     if run.spec.dry_run:
         return _dry_run_slice(run, content, send_slice)
     if send_slice.mode in ("mass_tag", "mass_all"):  # one sendall: every fan of the run in one job
-        return _sendall(run, content, send_slice.mode)
+        return _mass_job(run, content, _ToEveryone(run, send_slice.mode))
     batches = [
         b for b in sorted(ledger.batch_numbers(run.engine, run.run_key)) if owns(send_slice.index, send_slice.count, b)
     ]
@@ -96,7 +96,7 @@ def send_slice(run: CampaignRun, content: Content, send_slice: SendSlice) -> dic
         if send_slice.mode == "preview":
             outcomes = _preview_batch(run, content, batch_no)
         else:
-            outcomes = _mass_batch(run, content, batch_no)
+            outcomes = _mass_job(run, content, _ToOpenids(run, batch_no))
         done.update(_count_outcomes(outcomes))
     return dict(done)
 
@@ -411,109 +411,116 @@ def _count_outcomes(outcomes: list[Outcome]) -> dict[str, int]:
     return dict(Counter(outcome.status for outcome in outcomes))
 
 
-def _mass_batch(run: CampaignRun, content: Content, batch_no: int) -> list[Outcome]:
-    """One ``mass/send`` to this batch's openids."""
-    openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
-    if not openids:
-        return []
-    job = history.mass_job(run.engine, run.run_key, batch_no)
-    if job and job["msg_id"]:
-        # WeChat accepted this batch before the last attempt could write it down.
-        return _mass_accepted(run, batch_no, openids, job["msg_id"], count_call=False)
-    if run.room_today() == 0:
-        raise QuotaWait(next_midnight(run.now()))
-    msgid = clientmsgid(run.run_key, batch_no)
-    with run.engine.begin() as connection:
-        ledger.record(run.engine, run.run_key, [Outcome(o, SENDING) for o in openids], connection=connection)
-        history.save_mass_job(
-            connection, run.run_key, batch_no, clientmsgid=msgid, recipients=len(openids), submitted_at=time.time()
-        )
-    try:
-        result = run.client.send_mass_to_openids(openids, content.for_fan(), clientmsgid=msgid)
-    except WeChatError as exc:
-        _mass_refused(run, exc, openids)
-    except WeChatTransportError as exc:
-        raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
-    return _mass_accepted(run, batch_no, openids, str(result.msg_id), count_call=not result.already_sent)
+class _ToOpenids:
+    """A mass job to one batch's openids (``mass/send``); its fans move row by row."""
 
+    def __init__(self, run: CampaignRun, batch_no: int):
+        self.run, self.batch_no = run, batch_no
+        self.openids = [row.openid for row in ledger.batch_rows(run.engine, run.run_key, batch_no, [PENDING, SENDING])]
+        self.size = len(self.openids)
+        self.nothing: list[Outcome] = []
 
-def _sendall(run: CampaignRun, content: Content, mode: str) -> dict[str, int]:
-    """One sendall job covers every fan of the run, so the ledger moves in single statements, without loading
-    the fans: a million-fan tag costs the worker seconds and no memory to speak of."""
-    waiting = ledger.count_in(run.engine, run.run_key, [PENDING, SENDING])
-    if not waiting:
-        return {}
-    job = history.mass_job(run.engine, run.run_key, 0)
-    if job and job["msg_id"]:
-        return _sendall_accepted(run, job["msg_id"], count_call=False)
-    if run.room_today() == 0:
-        raise QuotaWait(next_midnight(run.now()))
-    msgid = clientmsgid(run.run_key, 0)
-    with run.engine.begin() as connection:
-        ledger.move_all(connection, run.run_key, [PENDING], Outcome("", SENDING))
-        history.save_mass_job(
-            connection, run.run_key, 0, clientmsgid=msgid, recipients=waiting, submitted_at=time.time()
-        )
-    try:
-        tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if mode == "mass_tag" else None  # else all
-        result = run.client.send_mass_to_tag(tag_id, content.for_fan(), clientmsgid=msgid)
-    except WeChatError as exc:
-        _mass_refused(run, exc, None)
-    except WeChatTransportError as exc:
-        raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
-    return _sendall_accepted(run, str(result.msg_id), count_call=not result.already_sent)
+    def mark_sending(self, connection: Any) -> None:
+        run = self.run
+        ledger.record(run.engine, run.run_key, [Outcome(o, SENDING) for o in self.openids], connection=connection)
 
+    def send(self, message: Any, msgid: str) -> Any:
+        return self.run.client.send_mass_to_openids(self.openids, message, clientmsgid=msgid)
 
-def _sendall_accepted(run: CampaignRun, msg_id: str, count_call: bool) -> dict[str, int]:
-    with run.engine.begin() as connection:
-        sent = ledger.move_all(connection, run.run_key, [PENDING, SENDING], Outcome("", SENT, msg_id=msg_id))
-        history.save_mass_job(connection, run.run_key, 0, clientmsgid=clientmsgid(run.run_key, 0), msg_id=msg_id)
-        add_run_receipts(connection, run.appid, run.run_key, msg_id, _receipt_key(run, 0))
-        quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
-    reports.catch_up_mass_report(run.engine, run.appid, msg_id)
-    return {SENT: sent}
-
-
-def _mass_accepted(run: CampaignRun, batch_no: int, openids: list[str], msg_id: str, count_call: bool) -> list[Outcome]:
-    outcomes = [Outcome(openid, SENT, msg_id=msg_id) for openid in openids]
-    received_at = time.time()
-    with run.engine.begin() as connection:
+    def mark_sent(self, connection: Any, msg_id: str) -> list[Outcome]:
+        run, outcomes, now = self.run, [Outcome(o, SENT, msg_id=msg_id) for o in self.openids], time.time()
         ledger.record(run.engine, run.run_key, outcomes, connection=connection)
+        receipt = _receipt_key(run, self.batch_no)
+        rows = [{"openid": o, "receipt_key": receipt, "received_at": now, "source": "campaign"} for o in self.openids]
+        add_receipts(run.engine, run.appid, rows, connection=connection)
+        return outcomes
+
+    def settle(self, outcome: Outcome) -> None:
+        ledger.record(self.run.engine, self.run.run_key, [replace(outcome, openid=o) for o in self.openids])
+
+
+class _ToEveryone:
+    """A ``sendall`` job to a tag or to all followers: it covers every fan of the run, so the ledger moves in
+    single statements, without loading the fans (a million-fan tag costs the worker seconds and no memory)."""
+
+    batch_no = 0
+
+    def __init__(self, run: CampaignRun, mode: str):
+        self.run, self.mode = run, mode
+        self.size = ledger.count_in(run.engine, run.run_key, [PENDING, SENDING])
+        self.nothing: dict[str, int] = {}
+
+    def mark_sending(self, connection: Any) -> None:
+        ledger.move_all(connection, self.run.run_key, [PENDING], Outcome("", SENDING))
+
+    def send(self, message: Any, msgid: str) -> Any:
+        run = self.run
+        tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if self.mode == "mass_tag" else None  # else all
+        return run.client.send_mass_to_tag(tag_id, message, clientmsgid=msgid)
+
+    def mark_sent(self, connection: Any, msg_id: str) -> dict[str, int]:
+        run = self.run
+        sent = ledger.move_all(connection, run.run_key, [PENDING, SENDING], Outcome("", SENT, msg_id=msg_id))
+        add_run_receipts(connection, run.appid, run.run_key, msg_id, _receipt_key(run, 0))
+        return {SENT: sent}
+
+    def settle(self, outcome: Outcome) -> None:
+        with self.run.engine.begin() as connection:
+            ledger.move_all(connection, self.run.run_key, [SENDING], outcome)
+
+
+def _mass_job(run: CampaignRun, content: Content, target: _ToOpenids | _ToEveryone) -> Any:
+    """One mass job, whatever its target, exactly once: its clientmsgid is fixed by the run and the batch, so
+    a retry after a lost answer is the same job to WeChat (45065 hands back its msg_id)."""
+    if not target.size:
+        return target.nothing
+    job = history.mass_job(run.engine, run.run_key, target.batch_no)
+    if job and job["msg_id"]:  # WeChat accepted it before the last attempt could write it down
+        return _mass_accepted(run, target, job["msg_id"], count_call=False)
+    if run.room_today() == 0:
+        raise QuotaWait(next_midnight(run.now()))
+    msgid, submitted_at = clientmsgid(run.run_key, target.batch_no), time.time()
+    with run.engine.begin() as connection:
+        target.mark_sending(connection)
         history.save_mass_job(
-            connection, run.run_key, batch_no, clientmsgid=clientmsgid(run.run_key, batch_no), msg_id=msg_id
+            connection,
+            run.run_key,
+            target.batch_no,
+            clientmsgid=msgid,
+            recipients=target.size,
+            submitted_at=submitted_at,
         )
-        receipt = _receipt_key(run, batch_no)
-        add_receipts(
-            run.engine,
-            run.appid,
-            [{"openid": o, "receipt_key": receipt, "received_at": received_at, "source": "campaign"} for o in openids],
-            connection=connection,
-        )
+    try:
+        result = target.send(content.for_fan(), msgid)
+    except WeChatError as exc:
+        _mass_refused(run, exc, target)
+    except WeChatTransportError as exc:
+        raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
+    return _mass_accepted(run, target, str(result.msg_id), count_call=not result.already_sent)
+
+
+def _mass_accepted(run: CampaignRun, target: _ToOpenids | _ToEveryone, msg_id: str, count_call: bool) -> Any:
+    msgid = clientmsgid(run.run_key, target.batch_no)
+    with run.engine.begin() as connection:
+        done = target.mark_sent(connection, msg_id)
+        history.save_mass_job(connection, run.run_key, target.batch_no, clientmsgid=msgid, msg_id=msg_id)
         quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
     reports.catch_up_mass_report(run.engine, run.appid, msg_id)
-    return outcomes
+    return done
 
 
 def _receipt_key(run: CampaignRun, batch_no: int) -> str:
     return f"{run.run_key}#{batch_no}"[-96:]
 
 
-def _mass_refused(run: CampaignRun, exc: WeChatError, openids: list[str] | None) -> NoReturn:
-    """WeChat refused the job: its fans (``None``: every fan the run is sending to) wait or fail."""
+def _mass_refused(run: CampaignRun, exc: WeChatError, target: _ToOpenids | _ToEveryone) -> NoReturn:
+    """WeChat refused the job: its fans wait for tomorrow's quota, are tried again, or fail."""
     if exc.action is Action.WAIT_QUOTA:
-        _settle(run, openids, Outcome("", PENDING))
+        target.settle(Outcome("", PENDING))
         if exc.errcode == 45009:
             quotas.use_up(run.engine, run.appid, run.api, run.now(), run.daily_quota or 0)
         raise QuotaWait(next_midnight(run.now())) from exc
     if exc.action in (Action.RETRY, Action.REFRESH_TOKEN):
         raise TransientFailure(str(exc)) from exc  # same clientmsgid on retry
-    _settle(run, openids, Outcome("", FAILED, exc.reason, exc.errcode))
+    target.settle(Outcome("", FAILED, exc.reason, exc.errcode))
     raise CampaignStopped(str(exc)) from exc
-
-
-def _settle(run: CampaignRun, openids: list[str] | None, outcome: Outcome) -> None:
-    if openids is None:
-        with run.engine.begin() as connection:
-            ledger.move_all(connection, run.run_key, [SENDING], outcome)
-        return
-    ledger.record(run.engine, run.run_key, [replace(outcome, openid=openid) for openid in openids])
