@@ -217,23 +217,17 @@ class _Steps:
 
 
 def _checked_filter(name: str, function: Any) -> Any:
-    @functools.wraps(function)  # keeps Jinja's pass_context / pass_eval_context marks
+    # Jinja hands a pass_context / pass_eval_context / pass_environment filter that object first.
+    skip = 1 if getattr(function, "jinja_pass_arg", None) else 0
+
+    @functools.wraps(function)  # keeps that mark
     def checked(*args: Any, **kwargs: Any) -> Any:
         _tick()
-        value = next((arg for arg in args if not _is_jinja_context(arg)), None)
-        rest = args[args.index(value) + 1 :] if value is not None else ()
-        _check_sizes(name, value, rest, kwargs, method=False)
+        value = args[skip] if len(args) > skip else None
+        _check_sizes(name, value, args[skip + 1 :], kwargs, method=False)
         return _sized(function(*args, **kwargs))
 
     return checked
-
-
-def _is_jinja_context(arg: Any) -> bool:
-    from jinja2 import Environment
-    from jinja2.nodes import EvalContext
-    from jinja2.runtime import Context
-
-    return isinstance(arg, Context | EvalContext | Environment)
 
 
 def _filtered(node: nodes.Expr, name: str) -> nodes.Filter:

@@ -156,8 +156,9 @@ def store_url(conn_id: str = DEFAULT_STORE_CONN_ID) -> str:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         _require_local_executor(conn_id)
-        _say_where(_embedded_url())
-        return _embedded_url()
+        url = _embedded_url()
+        _say_where(url)
+        return url
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host or conn.schema}"
     uri = conn.get_uri()
