@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import requests
 import yaml
 
 from tests.conftest import ROOT
-from tests.fixtures.airflow import free_port
+from tests.fixtures.airflow import free_port, wait_for
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
 
 pytestmark = pytest.mark.slow
@@ -143,19 +142,6 @@ def local_airflow(sandbox_process, tmp_path_factory):
                 process.wait(5)  # the scheduler would wait for A's slice, minutes
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_for(check, timeout: float, airflow: LocalAirflow, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (requests.RequestException, AssertionError, KeyError):
-            pass
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s; component logs:\n{airflow.logs()}")
 
 
 def test_a_busy_account_does_not_hold_back_another(local_airflow, sandbox):

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.conftest import PG_ADMIN_URL, ROOT, require_service
-from tests.fixtures.airflow import free_port
+from tests.fixtures.airflow import free_port, wait_for
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -158,19 +157,6 @@ def cluster(sandbox_process, tmp_path_factory):
                 os.killpg(process.pid, signal.SIGKILL)
         drop(meta_db)
         drop(store_db)
-
-
-def wait_for(check, timeout: float, cluster: Cluster, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (requests.RequestException, AssertionError, KeyError):
-            pass
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s; component logs:\n{cluster.logs()}")
 
 
 def trigger(cluster: Cluster, conf: dict) -> str:
