@@ -110,14 +110,19 @@ def _default_store() -> str:
     return store_url()
 
 
+def _add_delivery(engine, run: dict[str, Any]) -> None:
+    """A template run's delivery, as WeChat's reports tell it (other kinds get no reports)."""
+    if run.get("kind") == "template":
+        run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
+
+
 def _history(args: argparse.Namespace, url: str) -> int:
     engine = engine_for(url)
     if args.run:
         return _show_run(args, engine)
     runs = history.list_runs(engine, limit=args.limit, filters={"kind": args.kind, "status": args.status})
     for run in runs:
-        if run.get("kind") == "template":
-            run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
+        _add_delivery(engine, run)
     if args.json:
         print(json.dumps(runs, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -180,8 +185,7 @@ def _show_run(args: argparse.Namespace, engine) -> int:
         return 1
     rows = ledger.recipients_page(engine, run["run_key"], limit=args.limit, status=args.recipient_status)
     recipients = [recipient(row) for row in rows]
-    if run.get("kind") == "template":
-        run["delivery"] = delivery(ledger.delivery_counts(engine, run["run_key"]))
+    _add_delivery(engine, run)
     if args.json:
         print(json.dumps({"run": run, "recipients": recipients}, ensure_ascii=False, indent=2, default=str))
         return 0
