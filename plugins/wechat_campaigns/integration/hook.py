@@ -26,7 +26,7 @@ from ..provider_info import CONN_TYPE
 from ..store.db import SchemaMismatch, StoreNotConfigured, ready
 from ..store.tokens import SqlTokenCache
 from ..wechat.client import DEFAULT_BASE_URL, MASS_CALLS_PER_MINUTE, WeChatClient
-from ..wechat.ratelimit import TokenBucket
+from ..wechat.ratelimit import CallSpacing, TokenBucket
 
 DEFAULT_STORE_CONN_ID = "wechat_store"
 IP_NOT_WHITELISTED = 40164
@@ -80,8 +80,7 @@ class WeChatHook(BaseHook):
             base_url=conn.host or DEFAULT_BASE_URL,
             token_cache=SqlTokenCache(ready_store(self.store_conn_id)),
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
-            # Starts empty: a send task that follows another must not add a call to the same minute at once.
-            mass_rate_limiter=TokenBucket(MASS_CALLS_PER_MINUTE / 60 * rate_share, burst=1, start_full=False),
+            mass_spacing=CallSpacing(60 / (MASS_CALLS_PER_MINUTE * rate_share)),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
             max_wait=self.settings.retry_max_wait,
             on_secret=mask_secret,  # Airflow's secrets masker: the AppSecret and tokens show as *** in logs

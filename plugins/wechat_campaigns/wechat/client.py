@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from ..domain import paths
 from ..domain.errors import Action, WeChatError, WeChatTransportError
 from .fan_calls import CallGroup, CallPolicy, FanCalls
+from .ratelimit import CallSpacing
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
 
 
@@ -206,7 +208,7 @@ class WeChatClient:
         max_attempts: int = 5,
         max_wait: float = 60.0,
         rate_limiter: RateLimiter | None = None,
-        mass_rate_limiter: RateLimiter | None = None,
+        mass_spacing: CallSpacing | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_secret: Callable[[str], None] = lambda secret: None,
     ):
@@ -221,7 +223,7 @@ class WeChatClient:
         self._limiter = rate_limiter
         # A refused call may still use up one of the day's 100 mass calls, so keep under the minute's limit
         # rather than meet 45011.
-        self._mass_limiter = mass_rate_limiter
+        self._mass_spacing = mass_spacing
         self._sleep = sleep
         # One-at-a-time calls (per-fan sends go through FanCalls); retries are ours, not urllib3's.
         self._http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
@@ -359,9 +361,9 @@ class WeChatClient:
         if len(clientmsgid.encode("utf-8")) > 64:
             raise ValueError("clientmsgid must be at most 64 bytes")
         body["clientmsgid"] = clientmsgid
-        self._pace_mass()
         try:
-            answer = self.call("POST", path, body=body)
+            with self._paced_mass():
+                answer = self.call("POST", path, body=body)
         except WeChatError as exc:
             if exc.action is Action.ALREADY_DONE and "msg_id" in exc.payload:
                 return MassSendResult(msg_id=int(exc.payload["msg_id"]), already_sent=True)
@@ -370,13 +372,12 @@ class WeChatClient:
         return MassSendResult(int(answer["msg_id"]), int(data_id) if data_id is not None else None)
 
     def preview_mass(self, openid: str, message: Mapping[str, Any]) -> int | None:
-        self._pace_mass()
-        answer = self.call("POST", paths.MESSAGE_MASS_PREVIEW, body={"touser": openid, **message})
+        with self._paced_mass():
+            answer = self.call("POST", paths.MESSAGE_MASS_PREVIEW, body={"touser": openid, **message})
         return int(answer["msg_id"]) if "msg_id" in answer else None
 
-    def _pace_mass(self) -> None:
-        if self._mass_limiter is not None:
-            self._mass_limiter.acquire()
+    def _paced_mass(self) -> AbstractContextManager[None]:
+        return self._mass_spacing.call() if self._mass_spacing is not None else nullcontext()
 
     def get_mass_status(self, msg_id: int) -> MassStatus:
         answer = self.call("POST", paths.MESSAGE_MASS_GET, body={"msg_id": str(msg_id)})
