@@ -51,6 +51,27 @@ SETTINGS: dict[str, Any] = {
 
 
 class Account:
+    # The settings, one per key of SETTINGS: set from its defaults in __init__ and by configure().
+    secret: str | None
+    type: str
+    verified: bool
+    name: str
+    original_id: str
+    callback_url: str | None
+    token: str
+    encoding_aes_key: str
+    encrypt_mode: str
+    callback_timeout: float
+    quotas: dict[str, int | None]
+    token_expires_in: int
+    kf_windows: dict[str, list[Any]]
+    mass_finish_delay: float
+    template_report_delay: float
+    mass_speed: int
+    implicit_clientmsgid: bool
+    reject_unicode_escapes: bool
+    ip_whitelist: list[str] | None
+
     def __init__(self, appid: str) -> None:
         self.appid = appid
         for name, default in SETTINGS.items():

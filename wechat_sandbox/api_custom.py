@@ -115,8 +115,7 @@ PARSERS = {
 def custom_content(call: Call) -> tuple[str, Content]:
     """(msgtype, what the fan sees) for a customer-service message; 40008 for an unknown msgtype."""
     msgtype = call.body.get("msgtype")
-    parse = PARSERS.get(msgtype) if isinstance(msgtype, str) else None
-    if parse is None:
+    if not isinstance(msgtype, str) or (parse := PARSERS.get(msgtype)) is None:
         raise ApiError(40008)
     return msgtype, parse(call, section(call.body, msgtype))
 

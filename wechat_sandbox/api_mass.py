@@ -67,7 +67,9 @@ def _voice(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 def _mpvideo(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     # mass/send's doc names the type "video" but the content key stays "mpvideo"; accept both
-    video = body.get("mpvideo") if isinstance(body.get("mpvideo"), dict) else section(body, "video")
+    video = body.get("mpvideo")
+    if not isinstance(video, dict):
+        video = section(body, "video")
     item = media(call.acc, video.get("media_id"), ("mpvideo", "video"), call.now)
     if item.type == "video" and not item.permanent:
         raise ApiError(40007)  # a temporary video must go through media/uploadvideo first
@@ -140,7 +142,7 @@ def _target(call: Call, by_tag: bool) -> tuple[dict[str, Any], Iterable[str] | N
         return {"type": "all"}, None, None
     tag_id = target.get("tag_id", target.get("group_id"))
     try:
-        tag = account.tags.get(int(tag_id))
+        tag = account.tags.get(int(tag_id)) if tag_id is not None else None
     except (TypeError, ValueError):
         tag = None
     if tag is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .account import Account
 from .errors import ApiError
 from .model import MAX_TEMPLATES, TEMPLATE_DEDUP_SECONDS, Template
 from .routing import Call, route
@@ -33,7 +34,8 @@ def send(call: Call) -> dict[str, Any]:
         seen = account.template_dedup.get((touser, client_msg_id))
         if seen is not None and now - seen[1] < TEMPLATE_DEDUP_SECONDS:
             return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}  # de-duplicated: no second message
-    template = account.templates.get(body.get("template_id"))
+    template_id = body.get("template_id")
+    template = account.templates.get(template_id) if template_id is not None else None
     if template is None:
         raise ApiError(40037)
     fan = account.fans.get(touser)
@@ -79,7 +81,7 @@ def _remember(dedup: dict[tuple[str, str], tuple[int, float]], key: tuple[str, s
     dedup[key] = (msgid, now)
 
 
-def _push_later(sb: Sandbox, account: Any, openid: str, msgid: int, status: str) -> None:
+def _push_later(sb: Sandbox, account: Account, openid: str, msgid: int, status: str) -> None:
     """TEMPLATESENDJOBFINISH comes after the send's answer (``template_report_delay`` seconds; by default
     at once, as WeChat's come within a second: often before the sender has written its answer down)."""
 
@@ -167,7 +169,8 @@ def list_templates(call: Call) -> dict[str, Any]:
 
 
 def delete_template(call: Call) -> dict[str, Any]:
-    if call.acc.templates.pop(call.body.get("template_id"), None) is None:
+    template_id = call.body.get("template_id")
+    if template_id is None or call.acc.templates.pop(template_id, None) is None:
         raise ApiError(40037)
     return {"errcode": 0, "errmsg": "ok"}
 

@@ -68,15 +68,16 @@ def stable_token(call: Call) -> dict[str, Any]:
     )
     force = body.get("force_refresh") in (True, "true", 1, "1")
     current = sb.tokens.get(account.stable_token) if account.stable_token else None
-    usable = current is not None and current.state(now) == "valid"
+    if current is not None and current.state(now) != "valid":
+        current = None  # only a valid token is answered again
     if force:
-        if usable and now - account.stable_issued_at < STABLE_FORCE_MIN_INTERVAL:
+        if current is not None and now - account.stable_issued_at < STABLE_FORCE_MIN_INTERVAL:
             return _answer(current.token, current.expires_at - now)
         if account.count(account.stable_force_day, sb.clock.day_key(now)) >= STABLE_FORCE_PER_DAY:
             raise ApiError(45009)
         account.stable_force_day[1] += 1
         sb.revoke_later(account.stable_token)
-    elif usable:
+    elif current is not None:
         remaining = current.expires_at - now
         if remaining > renew_window(account.token_expires_in):
             return _answer(current.token, remaining)

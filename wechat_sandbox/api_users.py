@@ -8,7 +8,7 @@ without a ``data`` key.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from .account import Account
@@ -24,7 +24,7 @@ TAGGING_MAX = 50
 
 
 def _page(
-    account: Account, openids: Iterable[str], next_openid: str, total: bool = True, key: str = ""
+    account: Account, openids: Collection[str], next_openid: str, total: bool = True, key: str = ""
 ) -> dict[str, Any]:
     """One page of subscribed openids after ``next_openid``. ``total`` (user/get) counts every follower;
     tag pages do not say how many there are, so a page costs what the page holds, not the whole tag."""
@@ -52,11 +52,11 @@ def _page(
     return answer
 
 
-def _ordered(account: Account, key: str, openids: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+def _ordered(account: Account, key: str, openids: Collection[str]) -> tuple[list[str], dict[str, int]]:
     """The container's openids in order with their positions, kept on the account and rebuilt when the
     container grows or shrinks: paging a million-fan tag must not copy the tag for every page."""
     cache = account.__dict__.setdefault("_page_order", {})
-    size = len(openids)  # type: ignore[arg-type]
+    size = len(openids)
     cached = cache.get(key)
     if cached is None or cached[0] != size:
         ordered = list(openids)

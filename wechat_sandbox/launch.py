@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 READY_PREFIX = "wechat-sandbox ready on "
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -64,17 +65,19 @@ class SandboxServer:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
         }
         with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            process = self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 self.args, stdout=subprocess.PIPE, stderr=log, text=True, env=env, preexec_fn=pin
             )
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         ready = line[0].strip() if line else ""
         if not ready.startswith(READY_PREFIX):
-            self.process.kill()
-            self.process.wait()
+            process.kill()
+            process.wait()
             raise RuntimeError(f"the sandbox did not start (got {ready!r}); log:\n{self.log_text()}")
         self.base_url = ready[len(READY_PREFIX) :]
         return self.base_url
@@ -96,9 +99,9 @@ class SandboxServer:
 
 
 @contextmanager
-def start_sandbox(**options: object) -> Iterator[str]:
+def start_sandbox(**options: Any) -> Iterator[str]:
     """A running sandbox for the duration of the block; yields its base URL. Options as ``SandboxServer``."""
-    server = SandboxServer(**options)  # type: ignore[arg-type]
+    server = SandboxServer(**options)
     server.start()
     try:
         yield server.base_url

@@ -33,7 +33,7 @@ SCALARS = (
 
 
 def _fan(fan: Fan) -> dict[str, Any]:
-    data = {"openid": fan.openid}
+    data: dict[str, Any] = {"openid": fan.openid}
     for name, default in _FAN_DEFAULTS.items():
         value = getattr(fan, name)
         if name != "openid" and value != default:
@@ -84,7 +84,7 @@ def dump_account(account: Account) -> dict[str, Any]:
 def load_account(data: dict[str, Any]) -> Account:
     account = Account(data["appid"])
     account.configure(data["settings"])
-    account.industry = tuple(data["industry"]) if data.get("industry") else None  # type: ignore[assignment]
+    account.industry = tuple(data["industry"]) if data.get("industry") else None
     for name in (*SCALARS, *COUNTERS):
         setattr(account, name, data[name])
     account.daily = data["daily"]

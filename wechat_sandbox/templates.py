@@ -65,7 +65,7 @@ def _valid_time(value: str, need_date: bool = False) -> bool:
 
 def _amount(value: str) -> bool:
     match = _AMOUNT.fullmatch(value)
-    return bool(match) and len(match.group(1)) + len(match.group(2) or "") <= 10
+    return match is not None and len(match.group(1)) + len(match.group(2) or "") <= 10
 
 
 def _number(value: str) -> bool:
