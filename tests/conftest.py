@@ -29,7 +29,7 @@ os.environ.update(
     }
 )
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.airflow"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.airflow", "tests.fixtures.egress"]
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

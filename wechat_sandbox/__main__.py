@@ -1,7 +1,9 @@
-"""``python -m wechat_sandbox --host 127.0.0.1 --port PORT [--seed FILE] [--state FILE]``.
+"""``python -m wechat_sandbox --host 127.0.0.1 --port PORT [--seed FILE] [--state FILE] [--tls-cert C --tls-key K]``.
 
-Prints ``wechat-sandbox ready on http://HOST:PORT`` once it accepts connections (``--port 0`` picks a free
-port, and the line tells which). SIGTERM/SIGINT stop it cleanly with exit status 0, saving ``--state``.
+With ``--tls-cert`` and ``--tls-key`` it speaks HTTPS, as WeChat does (the tests give it a certificate from a
+test CA). Prints ``wechat-sandbox ready on http://HOST:PORT`` (or ``https://``) once it accepts connections
+(``--port 0`` picks a free port, and the line tells which). SIGTERM/SIGINT stop it cleanly with exit status 0,
+saving ``--state``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .server import create_app
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, host: str, port: int) -> None:
         super().__init__(config)
-        self.ready_line = f"wechat-sandbox ready on http://{host}:{port}"
+        scheme = "https" if config.ssl_certfile else "http"
+        self.ready_line = f"wechat-sandbox ready on {scheme}://{host}:{port}"
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -48,11 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", help="JSON or YAML file of accounts and fans to create at start")
     parser.add_argument("--state", help="JSON file: loaded at start if present, saved at shutdown")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("wechat-sandbox: --tls-cert and --tls-key go together")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=75,
         timeout_graceful_shutdown=5,
         backlog=2048,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
     )
     server = _Server(config, args.host, port)
     server.run(sockets=[sock])

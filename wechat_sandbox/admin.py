@@ -23,10 +23,14 @@ class SandboxAdminError(RuntimeError):
 
 
 class SandboxAdmin:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, verify: str | bool = True) -> None:
+        """``verify``: the CA file of a sandbox serving HTTPS with a test certificate."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        self.session.verify = verify
+        # requests lets REQUESTS_CA_BUNDLE in the environment override a session's CA file, so not the environment
+        self.session.trust_env = verify is True
 
     def close(self) -> None:
         self.session.close()

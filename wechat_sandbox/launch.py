@@ -32,6 +32,7 @@ class SandboxServer:
         port: int = 0,
         seed: str | os.PathLike[str] | None = None,
         state: str | os.PathLike[str] | None = None,
+        tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
         log: str | os.PathLike[str] | None = None,
         cpu: int | None = None,
         python: str = sys.executable,
@@ -41,6 +42,8 @@ class SandboxServer:
             self.args += ["--seed", str(seed)]
         if state:
             self.args += ["--state", str(state)]
+        if tls:  # (certificate, key): the sandbox speaks HTTPS
+            self.args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="wechat-sandbox-", suffix=".log")[1])
         self.cpu = cpu
         self.process: subprocess.Popen[str] | None = None

@@ -4,6 +4,7 @@ nothing already recorded is lost. The document is generated from TABLE (`python 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -317,6 +318,18 @@ TABLE = [
         "schedule_horizon_days must be a whole number of days from 1 to 3660, not 'soon'",
         {"extra": {"schedule_horizon_days": "soon"}},
     ),
+    Bad(
+        "connection",
+        "an egress proxy without its scheme",
+        "proxy must be an http:// or https:// URL with a host, not 'proxy.internal:3128'",
+        {"extra": {"proxy": "proxy.internal:3128"}},
+    ),
+    Bad(
+        "connection",
+        "a CA bundle file that is not there",
+        "ca_bundle '/etc/wechat/no-such-ca.pem' is not a readable PEM file of CA certificates",
+        {"extra": {"ca_bundle": "/etc/wechat/no-such-ca.pem"}},
+    ),
     Bad("connection", "no AppSecret", "AppID (login) and AppSecret (password) are required", {"password": None}),
     Bad("connection", "a wrong AppSecret", "40125", {"password": "wrong"}),
     Bad(
@@ -324,6 +337,12 @@ TABLE = [
         "no wechat_store connection while tasks run on Celery",
         "no 'wechat_store' connection, and the executor CeleryExecutor runs tasks on several machines",
         "no store",
+    ),
+    Bad(
+        "deployment",
+        "an egress proxy that nothing listens on",
+        "the proxy http://127.0.0.1:9 cannot be reached",
+        "down",
     ),
     Bad("deployment", "a store the new release has not migrated yet", "run `wechat-campaigns migrate`", "behind"),
     Bad("deployment", "a store a newer release has migrated", "newer than this code knows", "ahead"),
@@ -501,9 +520,11 @@ def test_bad_connection(service_account, bad, monkeypatch):
     }
     monkeypatch.setenv("AIRFLOW_CONN_WECHAT_BAD", json.dumps(connection))
     ok, message = WeChatHook("wechat_bad").test_connection()
-    if "extra" in bad.value:  # settings are read when the campaign starts
-        with pytest.raises(ValueError, match=bad.error):
-            _ = WeChatHook("wechat_bad").settings
+    if "extra" in bad.value:  # settings are read when the campaign starts, the way out when its client is made
+        with pytest.raises(ValueError, match=re.escape(bad.error)):
+            hook = WeChatHook("wechat_bad")
+            _ = hook.settings
+            hook.make_client()
     else:
         assert not ok and bad.error in message
     assert service_account.admin.inbox_counts(service_account.appid) == {}
@@ -529,6 +550,8 @@ def test_bad_deployment(bad, service_account, store_url, tmp_path, monkeypatch):
     elif bad.value == "ahead":
         with engine_for(store_url).begin() as connection:
             connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099_newer'"))
+    elif bad.value == "down":
+        account_connection(monkeypatch, service_account, extra={"proxy": "http://127.0.0.1:9", "retry_max_wait": 0.01})
     else:
         service_account.admin.update_account(service_account.appid, ip_whitelist=["10.1.2.3"])
     ok, message = WeChatHook("wechat_test").test_connection()

@@ -27,10 +27,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=os.environ.copy(), check=False)
 
 
-def account_connection(monkeypatch, account, name: str = "wechat_test") -> None:
-    connection(
-        monkeypatch, name, conn_type="wechat_mp", login=account.appid, password=account.secret, host=account.base_url
-    )
+def account_connection(monkeypatch, account, name: str = "wechat_test", extra: dict | None = None) -> None:
+    fields = {"login": account.appid, "password": account.secret, "host": account.base_url}
+    connection(monkeypatch, name, conn_type="wechat_mp", **fields, **({"extra": extra} if extra else {}))
 
 
 def store_connection(monkeypatch, url: str) -> None:

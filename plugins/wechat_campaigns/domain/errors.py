@@ -129,7 +129,8 @@ class WeChatTransportError(Exception):
     """No usable answer (timeout, dropped connection, non-JSON). The request may or may not have taken
     effect at WeChat: senders without platform de-duplication must record the outcome as unknown."""
 
-    def __init__(self, path: str, cause: BaseException | str):
+    def __init__(self, path: str, cause: BaseException | str, *, retryable: bool = True):
         self.path = path
         self.cause = cause
+        self.retryable = retryable  # False where a retry cannot help (a certificate that is not trusted)
         super().__init__(f"WeChat {path}: no usable answer ({cause})")

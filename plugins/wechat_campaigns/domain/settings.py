@@ -7,6 +7,7 @@ only: ``provider_info`` is imported by every Airflow process.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ class Setting:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     length: int | None = None  # a string of exactly this many characters
+    pattern: str | None = None  # a string matching this regular expression (``unit`` says what it is)
     secret: bool = False
     unit: str = ""  # in error messages: "a whole number of days"
 
@@ -36,6 +38,8 @@ class Setting:
             schema["enum"] = [*self.choices, *([] if self.default is not None else [None])]
         if self.length:
             schema["minLength"] = schema["maxLength"] = self.length
+        if self.pattern:
+            schema["pattern"] = self.pattern
         if self.secret:
             schema["format"] = "password"
         return schema
@@ -58,6 +62,8 @@ class Setting:
         text = str(raw)
         if (self.choices and text not in self.choices) or (self.length and len(text) != self.length):
             return None
+        if self.pattern and not re.fullmatch(self.pattern, text):
+            return None
         return text
 
     def _number(self, raw: Any) -> float | int | None:
@@ -78,6 +84,8 @@ class Setting:
             return "true or false"
         if self.length:
             return f"{self.length} characters"
+        if self.pattern:
+            return self.unit
         what = ("a whole number" if self.type == "integer" else "a number") + (f" of {self.unit}" if self.unit else "")
         low, high = (f"{bound:g}" if bound is not None else None for bound in (self.minimum, self.maximum))
         if low is not None and high is not None:
@@ -189,6 +197,22 @@ SETTINGS: tuple[Setting, ...] = (
         "number",
         60,
         minimum=0,
+    ),
+    Setting(
+        "proxy",
+        "Egress proxy",
+        "The forward proxy every WeChat API call goes through (WeChat answers only whitelisted IPs, often the "
+        "proxy's), e.g. http://proxy.internal:3128. Empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply.",
+        "string",
+        pattern=r"https?://[^\s/]+(/\S*)?",
+        unit="an http:// or https:// URL with a host",
+    ),
+    Setting(
+        "ca_bundle",
+        "CA bundle (PEM file)",
+        "A file of CA certificates to trust for WeChat's HTTPS instead of the system's, where a proxy re-signs "
+        "HTTPS. Empty: the system's CAs.",
+        "string",
     ),
     Setting(
         "template_daily_quota",

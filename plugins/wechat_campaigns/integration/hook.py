@@ -74,15 +74,25 @@ class WeChatHook(BaseHook):
         conn = self.connection
         if not conn.login or not conn.password:
             raise ValueError(f"connection {self.wechat_conn_id!r}: AppID (login) and AppSecret (password) are required")
+        egress = read_settings(conn.conn_id, extras(conn))
+        try:
+            return self._client(conn, rate_share, egress["proxy"], egress["ca_bundle"])
+        except ValueError as exc:  # a ca_bundle that cannot be read
+            raise ValueError(f"connection {self.wechat_conn_id!r}: {exc}") from exc
+
+    def _client(self, conn, rate_share: float, proxy: str | None, ca_bundle: str | None) -> WeChatClient:
         return WeChatClient(
             conn.login,
             conn.password,
             base_url=conn.host or DEFAULT_BASE_URL,
-            token_cache=SqlTokenCache(ready_store(self.store_conn_id)),
+            # wechat/tokens.py declares TokenCache.locked as returning an Iterator where it is a context manager
+            token_cache=SqlTokenCache(ready_store(self.store_conn_id)),  # type: ignore[arg-type]
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
             mass_spacing=CallSpacing(60 / (MASS_CALLS_PER_MINUTE * rate_share)),
             # WeChat asks for a minute's pause after 45011/45066; an operator may shorten the wait
             max_wait=self.settings.retry_max_wait,
+            proxy=proxy,
+            ca_bundle=ca_bundle,
             on_secret=mask_secret,  # Airflow's secrets masker: the AppSecret and tokens show as *** in logs
         )
 

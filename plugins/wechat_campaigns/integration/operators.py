@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from ..campaigns.audience_sync import AudienceSync
 from ..campaigns.run import QuotaWait
 from ..campaigns.sending import CampaignStopped, run_content, send_slice
+from ..domain.errors import WeChatTransportError
 from ..domain.plan import SendSlice
 from ..store.db import engine_for
 from .hook import WeChatHook, ready_store
@@ -65,6 +66,8 @@ class WeChatSendOperator(_WaitsForQuota):
             record_failure(context, f"send[{part.index}]", exc)  # the history's verdict quotes it
             if isinstance(exc, CampaignStopped):
                 raise AirflowFailException(f"WeChat refused the campaign: {exc}") from exc
+            if isinstance(exc, WeChatTransportError) and not exc.retryable:  # e.g. a certificate not trusted
+                raise AirflowFailException(str(exc)) from exc
             raise
         finally:
             run.close()

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from ..campaigns import audience, summary, validation
 from ..campaigns.run import CampaignRun, utcnow
 from ..campaigns.template_admin import TemplateAdmin, TemplatePlanRefused
+from ..domain.errors import WeChatTransportError
 from ..domain.spec import MAX_CONF_BYTES, FieldProblem, InvalidCampaign, check_schedule, parse_campaign
 from ..domain.templates import TemplatePlan
 from ..library import load_template_plan
@@ -154,6 +155,8 @@ def failure_recorded(step: str, context: Any) -> Iterator[None]:
         raise AirflowFailException(str(exc)) from exc
     except Exception as exc:
         record_failure(context, step, exc)
+        if isinstance(exc, WeChatTransportError) and not exc.retryable:  # e.g. a certificate not trusted
+            raise AirflowFailException(str(exc)) from exc
         raise
 
 

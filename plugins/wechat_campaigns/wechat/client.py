@@ -1,11 +1,10 @@
 """The WeChat Official Account API client.
 
-One call at a time goes through ``call()`` on a pooled ``urllib3`` connection: it adds the shared access
-token, replaces a stale token once (40001/40014/42001), and retries what the error taxonomy calls transient
-with backoff. Typed helpers below wrap the endpoints the product uses and return dataclasses. A campaign's
-per-fan sends (``start_template_sends``, ``start_custom_sends``) go many at once through ``FanCalls``, one
-asyncio loop with the same token, retry and rate-limit policy: a thread per call in flight would cost the
-sender's core more than WeChat's answers take.
+Every call goes through one ``Transport`` (``transport.py``, on aiohttp): ``call()`` waits for one answer, and
+a campaign's per-fan sends (``start_template_sends``, ``start_custom_sends``) go many at once, with the same
+policy: the account's rate limit, the shared access token, one replacement of a stale token
+(40001/40014/42001), and retries with backoff for what the error taxonomy calls transient. Typed helpers
+below wrap the endpoints the product uses and return dataclasses.
 
 Retries never create duplicates: an errcode means WeChat did not act, and a transport failure (the request
 may have been acted on) is retried only for calls that WeChat de-duplicates or that change nothing
@@ -16,41 +15,20 @@ outcome as unknown.
 from __future__ import annotations
 
 import json
-import logging
 import random
-import re
-import time
+import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import urlencode
-
-import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from urllib.parse import urlsplit
 
 from ..domain import paths
 from ..domain.errors import Action, WeChatError, WeChatTransportError
-from .fan_calls import CallGroup, CallPolicy, FanCalls
 from .ratelimit import CallSpacing
 from .tokens import AccessTokens, MemoryTokenCache, TokenCache
-
-
-class HideAccessTokens(logging.Filter):
-    """urllib3 logs each request's URL at DEBUG, and WeChat's URLs carry ``?access_token=``: the token is
-    cut out of the line before any handler sees it, whatever the process's secrets masker knows."""
-
-    _TOKEN = re.compile(r"(access_token=)[^&\s\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "access_token=" in message:
-            record.msg, record.args = self._TOKEN.sub(r"\1***", message), None
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(HideAccessTokens())
+from .transport import CallGroup, CallPolicy, Request, Transport
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 MAX_MASS_OPENIDS = 10_000
@@ -209,24 +187,22 @@ class WeChatClient:
         max_wait: float = 60.0,
         rate_limiter: RateLimiter | None = None,
         mass_spacing: CallSpacing | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
         on_secret: Callable[[str], None] = lambda secret: None,
     ):
         self.appid = appid
         self._secret = secret
         self._on_secret = on_secret
         on_secret(secret)  # the AppSecret, and each access token below, never to be logged
+        if proxy and (proxy_password := urlsplit(proxy).password):
+            on_secret(proxy_password)
         self.base_url = base_url.rstrip("/")
-        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         self.max_attempts = max_attempts
         self.max_wait = max_wait  # cap on one backoff pause (WeChat asks for 60 s after 45011/45066)
-        self._limiter = rate_limiter
         # A refused call may still use up one of the day's 100 mass calls, so keep under the minute's limit
         # rather than meet 45011.
         self._mass_spacing = mass_spacing
-        self._sleep = sleep
-        # One-at-a-time calls (per-fan sends go through FanCalls); retries are ours, not urllib3's.
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
         self.tokens = AccessTokens(
             appid, self._fetch_stable_token, token_cache or MemoryTokenCache(), on_token=on_secret
         )
@@ -238,14 +214,13 @@ class WeChatClient:
             take_rate_token=rate_limiter.try_take if rate_limiter is not None else None,
             answer=_answer,
         )
-        self._fan_calls = FanCalls(self.base_url, self.tokens, policy)
+        self._transport = Transport(self.base_url, self.tokens, policy, proxy=proxy, ssl_context=_trusting(ca_bundle))
 
     def __repr__(self) -> str:  # never show the secret
         return f"WeChatClient(appid={self.appid!r}, base_url={self.base_url!r})"
 
     def close(self) -> None:
-        self._http.clear()
-        self._fan_calls.close()
+        self._transport.close()
 
     # -- the one way in ---------------------------------------------------------------------------------
 
@@ -261,60 +236,22 @@ class WeChatClient:
         idempotent: bool = True,
     ) -> dict[str, Any]:
         """Call ``path`` with the account's token; raise ``WeChatError`` / ``WeChatTransportError``."""
-
-        def should_retry(exc: BaseException) -> bool:
-            if isinstance(exc, WeChatError):
-                return exc.action is Action.RETRY
-            return isinstance(exc, WeChatTransportError) and idempotent
-
-        retrying = Retrying(
-            retry=retry_if_exception(should_retry),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._backoff,
-            sleep=self._sleep,
-            reraise=True,
+        parts = {name: _file_part(part) for name, part in files.items()} if files is not None else None
+        request = Request(
+            method,
+            path,
+            params=params,
+            body=_json_bytes(body) if body is not None and files is None else None,
+            files=parts,
+            form=form,
+            idempotent=idempotent,
         )
-        for attempt in retrying:
-            with attempt:
-                return self._call_with_token(method, path, params, body, files, form)
-        raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
-
-    def _backoff(self, state: RetryCallState) -> float:
-        return self._pause(state.outcome.exception() if state.outcome else None, state.attempt_number)
+        return self._transport.call(request)
 
     def _pause(self, exc: BaseException | None, attempt: int) -> float:
         floor = exc.kind.wait_seconds if isinstance(exc, WeChatError) else 0.0
         exponential = 0.5 * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311 - jitter
         return min(self.max_wait, max(floor, exponential))
-
-    def _call_with_token(self, method, path, params, body, files, form) -> dict[str, Any]:
-        token = self.tokens.current()
-        try:
-            return self._request(method, path, params, body, files, form, token)
-        except WeChatError as exc:
-            if exc.action is not Action.REFRESH_TOKEN:
-                raise
-            token = self.tokens.replace(token)
-            return self._request(method, path, params, body, files, form, token)
-
-    def _request(self, method, path, params, body, files, form, token: str | None) -> dict[str, Any]:
-        if self._limiter is not None:
-            self._limiter.acquire()
-        query = dict(params or {})
-        if token is not None:
-            query["access_token"] = token
-        url = f"{self.base_url}{path}?{urlencode(query)}" if query else self.base_url + path
-        kwargs: dict[str, Any] = {"timeout": self.timeout}
-        if files is not None:
-            kwargs["fields"] = {**(form or {}), **{name: _file_part(part) for name, part in files.items()}}
-        elif body is not None:
-            kwargs["body"] = _json_bytes(body)
-            kwargs["headers"] = {"Content-Type": "application/json; charset=utf-8"}
-        try:
-            response = self._http.request(method, url, **kwargs)
-        except urllib3.exceptions.HTTPError as exc:
-            raise WeChatTransportError(path, exc) from exc
-        return _answer(path, response.status, response.data)
 
     # -- access token -----------------------------------------------------------------------------------
 
@@ -331,7 +268,7 @@ class WeChatClient:
             "secret": self._secret,
             "force_refresh": force_refresh,
         }
-        answer = self._request("POST", paths.STABLE_TOKEN, None, body, None, None, token=None)
+        answer = self._transport.call(Request("POST", paths.STABLE_TOKEN, body=_json_bytes(body), with_token=False))
         return answer["access_token"], int(answer["expires_in"])
 
     # -- mass send 群发 ---------------------------------------------------------------------------------
@@ -404,7 +341,7 @@ class WeChatClient:
     ) -> Future[list[dict[str, Any] | WeChatError | WeChatTransportError | None]]:
         """Send each (openid, message), ``group.concurrency`` at a time; a lost answer is not retried."""
         bodies = [_json_bytes(_custom_body(openid, message, None)) for openid, message in messages]
-        return self._fan_calls.start_each(CUSTOM_SEND, bodies, group=group, idempotent=False)
+        return self._transport.start_each(CUSTOM_SEND, bodies, group=group, idempotent=False)
 
     def typing(self, openid: str, typing: bool = True) -> None:
         command = "Typing" if typing else "CancelTyping"
@@ -429,9 +366,9 @@ class WeChatClient:
     def start_template_sends(
         self, messages: Sequence[TemplateMessage], group: CallGroup
     ) -> Future[list[TemplateSendResult | WeChatError | WeChatTransportError | None]]:
-        """Send each message, ``group.concurrency`` at a time (see ``FanCalls.start_each``). A lost answer is
+        """Send each message, ``group.concurrency`` at a time (see ``Transport.start_each``). A lost answer is
         retried: WeChat de-duplicates by client_msg_id."""
-        return self._fan_calls.start_each(
+        return self._transport.start_each(
             TEMPLATE_SEND,
             [_json_bytes(message.body()) for message in messages],
             group=group,
@@ -617,6 +554,16 @@ def _answer(path: str, status: int, data: bytes) -> dict[str, Any]:
     if errcode:
         raise WeChatError(int(errcode), str(answer.get("errmsg", "")), path=path, payload=answer)
     return answer
+
+
+def _trusting(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """Verification against ``ca_bundle``'s CAs instead of the system's (where a proxy re-signs WeChat's HTTPS)."""
+    if not ca_bundle:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ca_bundle {ca_bundle!r} is not a readable PEM file of CA certificates ({exc})") from exc
 
 
 def _file_part(part: tuple[str, BinaryIO | bytes]) -> tuple[str, bytes]:
