@@ -73,7 +73,9 @@ def record_pushes(bind: Engine | sa.Connection, pushes: Sequence[tuple[str, Push
             connection, [row for row in rows if _key(row) in new and row["outcome"] != provisional[_key(row)]]
         )
         kept_before = reports.kept(connection, [(r["appid"], r["dedupe_key"]) for r in rows if _key(r) not in new])
-        outcomes, interactions, seen = [], {}, set()
+        outcomes: list[str] = []
+        interactions: dict[str, list[dict[str, Any]]] = {}
+        seen: set[tuple[str, str]] = set()
         for row, (appid, push) in zip(rows, pushes, strict=True):
             key = _key(row)
             if key not in new:

@@ -126,7 +126,9 @@ def _build_message(run: CampaignRun) -> None:
     """Upload the material's files (reusing earlier uploads) and keep the request part on the run's row.
     Done here, after the wait: temporary media uploaded at validate time might expire before a late send."""
     media = DryRunMedia() if run.spec.dry_run else MediaLibrary(run.client, run.engine, run.appid)
-    message = build_message(load_content(run.spec), run.kind, media)
+    material = load_content(run.spec)
+    assert material is not None  # plan builds a message for the kinds that have a material, not for templates
+    message = build_message(material, run.kind, media)
     history.save_run(run.engine, run.run_key, message=message)
 
 

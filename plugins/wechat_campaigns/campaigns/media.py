@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,18 +56,18 @@ class MediaLibrary:
                 done = self.client.upload_temporary_media(kind, file.name.rsplit("/", 1)[-1], handle)
             return Stored(done.media_id, None)
 
-        return self._cached(file.sha256, f"temporary_{kind}", upload, lifetime=TEMPORARY_LIFETIME).media_id
+        return _present(self._cached(file.sha256, f"temporary_{kind}", upload, lifetime=TEMPORARY_LIFETIME).media_id)
 
     def article_image(self, file: MediaFile) -> str:
         def upload() -> Stored:
             with open(file.path, "rb") as handle:
                 return Stored(None, self.client.upload_article_image(file.name.rsplit("/", 1)[-1], handle))
 
-        return self._cached(file.sha256, "article_image", upload).url
+        return _present(self._cached(file.sha256, "article_image", upload).url)
 
     def draft(self, articles: list[Mapping[str, Any]]) -> str:
         digest = _hash(articles)
-        return self._cached(digest, "draft", lambda: Stored(self.client.add_draft(articles), None)).media_id
+        return _present(self._cached(digest, "draft", lambda: Stored(self.client.add_draft(articles), None)).media_id)
 
     def mass_video(self, media_id: str, title: str, description: str) -> str:
         digest = _hash([media_id, title, description])
@@ -75,9 +75,11 @@ class MediaLibrary:
         def convert() -> Stored:
             return Stored(self.client.prepare_mass_video(media_id, title, description), None)
 
-        return self._cached(digest, "mass_video", convert).media_id
+        return _present(self._cached(digest, "mass_video", convert).media_id)
 
-    def _cached(self, content_hash: str, purpose: str, upload, lifetime: float | None = None) -> Stored:
+    def _cached(
+        self, content_hash: str, purpose: str, upload: Callable[[], Stored], lifetime: float | None = None
+    ) -> Stored:
         now = time.time()
         row = uploaded(self.engine, self.appid, content_hash, purpose)
         if row and (row.expires_at is None or row.expires_at - TEMPORARY_MARGIN > now):
@@ -107,6 +109,12 @@ class DryRunMedia:
 
     def mass_video(self, media_id: str, title: str, description: str) -> str:
         return f"(mass video {title})"
+
+
+def _present(value: str | None) -> str:
+    """The part of a Stored that its purpose always has: the media id, or an article image's URL."""
+    assert value is not None
+    return value
 
 
 def _hash(value: Any) -> str:

@@ -35,6 +35,7 @@ def write_history(run: CampaignRun, audience: dict[str, Any] | None, stopped: St
         raise RunFailed(f"campaign rejected: {row.get('error')}")
     by_status, by_reason = ledger.counts(run.engine, run.run_key)
     counts = _counts(by_status, by_reason, audience or {})
+    problem: str | None
     if stopped is not None:
         status, problem = _stopped_before_sending(row, stopped)
     else:

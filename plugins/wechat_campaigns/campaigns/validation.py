@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +52,8 @@ def validate(run: CampaignRun) -> dict[str, Any]:
     except InvalidCampaign as exc:
         reject(run, exc)
         raise
-    scheduled = spec.send_at is not None and spec.send_at > run.now()
+    send_at = spec.send_at if spec.send_at is not None and spec.send_at > run.now() else None
+    scheduled = send_at is not None
     history.save_run(
         run.engine,
         run.run_key,
@@ -63,7 +64,7 @@ def validate(run: CampaignRun) -> dict[str, Any]:
     )
     return {
         "run_key": run.run_key,
-        "send_at": (spec.send_at if scheduled else run.now()).isoformat(),
+        "send_at": (send_at or run.now()).isoformat(),
         "kind": spec.kind.value,
     }
 
@@ -127,7 +128,7 @@ def _longer_than(limit: int) -> Refusal:
 
 def _sample_fans(run: CampaignRun) -> list[dict[str, Any]]:
     spec = run.spec
-    openids = (spec.preview_openids or spec.openids)[:SAMPLE_FANS]
+    openids: Sequence[str] = (spec.preview_openids or spec.openids)[:SAMPLE_FANS]
     if not openids:
         openids = sample_openids(run.engine, run.appid, spec.tag, SAMPLE_FANS)
     profiles = profiles_for_render(run.engine, run.appid, openids)
@@ -154,8 +155,8 @@ def check_store_sizes(spec: CampaignSpec) -> None:
 def _stored_values(spec: CampaignSpec) -> Iterator[tuple[str, str, int]]:
     """Each conf value the store keeps in a sized column, with the most characters the column leaves it (the
     history keeps some inside a longer text: the audience is "tag: <tag>")."""
-    yield "name", spec.name, room(runs.c.name)
-    yield "wechat_conn_id", spec.conn_id, room(runs.c.conn_id)
+    yield "name", spec.name, _room(runs.c.name)
+    yield "wechat_conn_id", spec.conn_id, _room(runs.c.conn_id)
     if spec.tag:
         yield "tag", spec.tag, _room_within(runs.c.audience, spec.audience, spec.tag)
     content = _content_field(spec)
@@ -164,11 +165,18 @@ def _stored_values(spec: CampaignSpec) -> Iterator[tuple[str, str, int]]:
         yield field, value, _room_within(runs.c.content, spec.content, value)
     for field in ("openids", "preview_openids"):
         longest = max(getattr(spec, field), key=len, default="")
-        yield field, longest, room(recipients.c.openid)
+        yield field, longest, _room(recipients.c.openid)
+
+
+def _room(column: sa.Column) -> int:
+    """The characters a sized column keeps (each column these values go into has a size)."""
+    limit = room(column)
+    assert limit is not None, f"{column} has no size"
+    return limit
 
 
 def _room_within(column: sa.Column, stored: str, value: str) -> int:
-    return room(column) - (len(stored) - len(value))
+    return _room(column) - (len(stored) - len(value))
 
 
 def _content_field(spec: CampaignSpec) -> tuple[str, str] | None:

@@ -126,6 +126,8 @@ Material = TextMaterial | ImageMaterial | VoiceMaterial | VideoMaterial | NewsMa
 
 # resolve(field, relative file name) -> MediaFile; raises InvalidMaterial when the file is missing
 Resolve = Callable[[str, str], MediaFile]
+# a kind's parser: (name, data, resolve, read_text) -> its material
+_Parser = Callable[[str, Mapping[str, Any], Resolve, Callable[[str], str]], Material]
 
 _KEYS = {
     "text": {"content"},
@@ -157,8 +159,8 @@ def parse_material(name: str, data: Mapping[str, Any], resolve: Resolve, read_te
     if unknown:
         allowed = ", ".join(sorted(_KEYS[kind] | _COMMON_KEYS))
         raise InvalidMaterial(name, unknown[0], f"unknown key (a {kind} material has {allowed})")
-    parser = {"text": _text, "image": _image, "voice": _voice, "video": _video, "news": _news}[kind]
-    return parser(name, data, resolve, read_text)
+    parsers: dict[str, _Parser] = {"text": _text, "image": _image, "voice": _voice, "video": _video, "news": _news}
+    return parsers[kind](name, data, resolve, read_text)
 
 
 def _text(name, data, resolve, read_text) -> TextMaterial:

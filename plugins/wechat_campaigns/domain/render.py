@@ -24,7 +24,7 @@ import functools
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -146,7 +146,7 @@ def _check_brace_format(text: str) -> None:
 
 def _check_sizes(name: str, value: Any, args: tuple, kwargs: Mapping[str, Any], method: bool) -> None:
     """Refuse, before it runs, a filter or a str method that would build a value past ``MAX_VALUE``."""
-    first = args[0] if args else None
+    first: Any = args[0] if args else None
     if name in _SIZE_ARGUMENTS:
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int) and arg > MAX_VALUE:
@@ -213,7 +213,10 @@ class _Steps:
             yield item
 
     def __len__(self) -> int:
-        return len(self.iterable)  # type: ignore[arg-type]
+        # len()'s own TypeError for an iterable without a length: Jinja's loop.length then counts the items
+        if not isinstance(self.iterable, Sized):
+            raise TypeError(f"object of type '{type(self.iterable).__name__}' has no len()")
+        return len(self.iterable)
 
 
 def _checked_filter(name: str, function: Any) -> Any:
@@ -230,7 +233,7 @@ def _checked_filter(name: str, function: Any) -> Any:
     return checked
 
 
-def _filtered(node: nodes.Expr, name: str) -> nodes.Filter:
+def _filtered(node: nodes.Node, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
@@ -350,7 +353,8 @@ def compile_text(source: str) -> CompiledText:
         variables = frozenset(meta.find_undeclared_variables(parsed)) - set(_ENV.globals)
         return CompiledText(source, variables, _ENV.from_string(source))
     except TemplateError as exc:
-        line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        lineno = getattr(exc, "lineno", None)  # a TemplateSyntaxError's
+        line = f" (line {lineno})" if lineno else ""
         raise RenderError(f"template syntax error{line}: {exc.message or exc}") from exc
     except RecursionError as exc:  # thousands of nested brackets
         raise RenderError("template syntax error: nested too deeply") from exc

@@ -397,7 +397,7 @@ def check_against_account(spec: CampaignSpec, facts: AccountFacts) -> None:
         permission = settings.template_permission_problem()
         if permission:
             problems.append(FieldProblem("message_type", permission))
-        elif spec.template_id not in facts.template_fields:
+        elif spec.template_id is None or spec.template_id not in facts.template_fields:
             problems.append(FieldProblem("template_id", f"{spec.template_id!r} is not a template of this account"))
         else:
             problems.extend(_template_field_problems(spec.template_data, facts.template_fields[spec.template_id]))

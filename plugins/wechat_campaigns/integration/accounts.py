@@ -89,7 +89,7 @@ def sync_pools(conn_ids: list[str] | None = None, out=print) -> int:
     with create_session() as session:
         named = bool(conn_ids)
         found = _connections(conn_ids or None, session, out)
-        if named and len(found) < len(set(conn_ids)):
+        if conn_ids and len(found) < len(set(conn_ids)):
             status = 1
         smallest = None
         for conn_id, conn in sorted(found.items()):

@@ -112,7 +112,9 @@ async def receive(request: Request) -> PlainTextResponse:
     conn_id, query = request.path_params["conn_id"], dict(request.query_params)
     try:
         body = await _read_limited(request)
-        config = configs.cached(conn_id) or await run_in_threadpool(configs.get, conn_id)
+        config = configs.cached(conn_id)
+        if config is None:
+            config = await run_in_threadpool(configs.get, conn_id)
         check_url(config, query)
         await asyncio.wrap_future(writer.submit(config, query, body))
     except CallbackRejected as exc:

@@ -57,7 +57,7 @@ def campaign_tasks() -> None:
         return summary
 
     slices = plan_batches()
-    account = declared_account(slices.operator.dag)
+    account = declared_account(wait_until_send_time.dag)  # the DAG being defined, which every task is in
     pool = account_pool(account) if account else send_pool()
     send = WeChatSendOperator.partial(task_id="send", pool=pool, max_active_tis_per_dagrun=MAX_SLICES).expand(
         send_slice=slices

@@ -130,6 +130,12 @@ def _airflow_states(rows: list[dict[str, Any]]) -> dict[str, str]:
         return {}
 
 
+def _state_of(row: dict[str, Any], states: dict[str, str]) -> str | None:
+    """Airflow's state of the row's run, when _airflow_states found it."""
+    run_id = row.get("dag_run_id")
+    return states.get(run_id) if isinstance(run_id, str) else None
+
+
 def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
     def epoch(value: str | None, days: int = 0) -> float | None:
         if not value:
@@ -154,7 +160,7 @@ def _run_list(filters: dict[str, Any], page: int, status: str | None, reader: Da
     rows = history.list_runs(_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
     states = _airflow_states(rows)
     for row in rows:
-        row["display_status"] = display_status(row, states.get(row.get("dag_run_id")))
+        row["display_status"] = display_status(row, _state_of(row, states))
     if status == "cancelled":
         rows = [row for row in rows if row["display_status"] == "cancelled"]
     return rows
@@ -167,7 +173,7 @@ def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
     finished = bool(row.get("counts"))
     live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
     reported = ledger.delivery_counts(_engine(), key) if row.get("kind") == "template" else {}
-    row["display_status"] = display_status(row, _airflow_states([row]).get(row.get("dag_run_id")))
+    row["display_status"] = display_status(row, _state_of(row, _airflow_states([row])))
     if reported:
         row["delivery"] = delivery(reported)
     return {

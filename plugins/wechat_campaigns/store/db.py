@@ -11,10 +11,11 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -121,13 +122,15 @@ def current_revision(url: str) -> str | None:
 
 def dialect_insert(connection: sa.Connection):
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
-def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
+def insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
     """INSERT that skips rows whose key already exists (ON CONFLICT DO NOTHING on both databases); returns
     how many rows were new."""
     if not rows:
@@ -164,9 +167,9 @@ def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None
         _execute_values(connection, table, rows, tail)
         return
     statement = dialect_insert(connection)(table)
-    changed = {name: statement.excluded[name] for name in rows[0] if name not in keys}
-    if changed:
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
+    new_values = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    if new_values:
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=new_values)
     else:
         statement = statement.on_conflict_do_nothing()
     connection.execute(statement, rows)
@@ -176,7 +179,7 @@ def is_psycopg2(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2"
 
 
-def _execute_values(connection: sa.Connection, table: sa.Table, rows: list[dict], tail: str) -> int:
+def _execute_values(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], tail: str) -> int:
     """Many rows at once on PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT
     with ``tail`` (ON CONFLICT ...). SQLAlchemy's executemany runs a statement per row on psycopg2, which
     makes a million-fan ledger take minutes; COPY also spares building a million VALUES tuples in Python."""

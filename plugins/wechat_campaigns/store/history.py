@@ -135,8 +135,8 @@ def _sum_mass_reports(connection: sa.Connection, run_key: str) -> None:
 def mass_sends_since(engine: Engine, appid: str, since: float) -> int:
     """Mass jobs WeChat accepted for the account since ``since`` (epoch seconds): ours only."""
     with engine.connect() as connection:
-        return connection.scalar(
+        return connection.execute(
             sa.select(sa.func.count())
             .select_from(mass_jobs.join(runs, runs.c.run_key == mass_jobs.c.run_key))
             .where(runs.c.appid == appid, mass_jobs.c.msg_id.is_not(None), mass_jobs.c.submitted_at >= since)
-        )
+        ).scalar_one()

@@ -62,7 +62,7 @@ def add_recipients(engine: Engine, run_key: str, openids: Iterable[str], start: 
 def count(engine: Engine, run_key: str) -> int:
     """Recipients in the run's ledger (each fan once)."""
     with engine.connect() as connection:
-        return connection.scalar(sa.select(sa.func.count()).select_from(r).where(r.c.run_key == run_key))
+        return connection.execute(sa.select(sa.func.count()).select_from(r).where(r.c.run_key == run_key)).scalar_one()
 
 
 def iter_openids(engine: Engine, run_key: str, status: str = PENDING, chunk: int = CHUNK) -> Iterator[list[str]]:
@@ -73,7 +73,7 @@ def iter_openids(engine: Engine, run_key: str, status: str = PENDING, chunk: int
 
 def iter_chunks(
     engine: Engine, run_key: str, status: str, chunk: int = CHUNK, owner: tuple[int, int] | None = None
-) -> Iterator[list[sa.Row]]:
+) -> Iterator[Sequence[sa.Row]]:
     """(position, openid) rows in ledger order; ``owner`` = (slice index, slice count) keeps that slice's."""
     last = -1
     while True:
@@ -107,9 +107,9 @@ def move_range(engine: Engine, run_key: str, first: int, last: int, owner: tuple
 
 def count_in(engine: Engine, run_key: str, statuses: Sequence[str]) -> int:
     with engine.connect() as connection:
-        return connection.scalar(
+        return connection.execute(
             sa.select(sa.func.count()).select_from(r).where(r.c.run_key == run_key, r.c.status.in_(statuses))
-        )
+        ).scalar_one()
 
 
 def move_all(connection: sa.Connection, run_key: str, old: Sequence[str], outcome: Outcome) -> int:
@@ -275,7 +275,7 @@ def recipients_page(
     limit: int = 100,
     openid: str | None = None,
     status: str | None = None,
-) -> list[sa.Row]:
+) -> Sequence[sa.Row]:
     query = sa.select(r).where(r.c.run_key == run_key)
     if openid:  # the start of an openid
         query = query.where(r.c.openid.startswith(openid, autoescape=True))

@@ -197,7 +197,7 @@ def deliver(connection: sa.Connection, reports: Sequence[tuple[str, str, str]]) 
     if is_psycopg2(connection):
         from psycopg2.extras import execute_values
 
-        found = execute_values(
+        returned = execute_values(
             connection.connection.cursor(),
             "UPDATE recipients AS r SET delivery = v.s FROM (VALUES %s) AS v(o, m, s) "
             "WHERE r.msg_id = v.m AND r.openid = v.o RETURNING r.openid, r.msg_id",
@@ -205,8 +205,9 @@ def deliver(connection: sa.Connection, reports: Sequence[tuple[str, str, str]]) 
             page_size=len(reports),
             fetch=True,
         )
-        return {tuple(row) for row in found}
-    if connection.dialect.name == "sqlite" and connection.dialect.dbapi.sqlite_version_info >= (3, 35):
+        return {tuple(row) for row in returned}
+    dbapi = connection.dialect.dbapi  # the sqlite3 module on SQLite
+    if connection.dialect.name == "sqlite" and dbapi is not None and dbapi.sqlite_version_info >= (3, 35):
         found: set[tuple[str, str]] = set()
         for start in range(0, len(reports), _IN_CHUNK // 3):  # three parameters a report
             chunk = reports[start : start + _IN_CHUNK // 3]
