@@ -20,12 +20,15 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 demo: install
 	$(BIN)/python -m demo
 
+# mypy takes its files and settings from pyproject.toml ([tool.mypy]): plugins/wechat_campaigns and wechat_sandbox.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Airflow standalone with the sandbox and the connections, for trying the trigger form in a browser.
 airflow: install
