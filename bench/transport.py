@@ -25,7 +25,8 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 import requests  # noqa: E402 - after making the repository importable
 
 from bench.sandbox_throughput import APPID, PATH, SECRET, TEMPLATE_ID, prepare  # noqa: E402
-from wechat_campaigns.wechat.client import TemplateMessage, TemplateSendResult, WeChatClient  # noqa: E402
+from wechat_campaigns.wechat.api.template import TemplateMessage, TemplateSendResult  # noqa: E402
+from wechat_campaigns.wechat.client import WeChatClient  # noqa: E402
 from wechat_campaigns.wechat.transport import CallGroup  # noqa: E402
 from wechat_sandbox.admin import SandboxAdmin  # noqa: E402
 from wechat_sandbox.launch import SandboxServer  # noqa: E402

@@ -13,9 +13,10 @@ import pytest
 from tests.fixtures.airflow import free_port
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
 from wechat_campaigns.domain.errors import Action, WeChatError, WeChatTransportError
-from wechat_campaigns.wechat.client import TemplateMessage, TemplateSendResult, WeChatClient
-from wechat_campaigns.wechat.fan_calls import CallGroup
+from wechat_campaigns.wechat.api.template import TemplateMessage, TemplateSendResult
+from wechat_campaigns.wechat.client import WeChatClient
 from wechat_campaigns.wechat.ratelimit import TokenBucket
+from wechat_campaigns.wechat.transport import CallGroup
 from wechat_sandbox.admin import SandboxAdmin
 from wechat_sandbox.launch import SandboxServer
 

@@ -24,7 +24,8 @@ from ..domain.errors import Action, WeChatError
 from ..store import quotas, sync
 from ..store.fans import replace_tags, upsert_fans
 from ..store.templates import replace_templates
-from ..wechat.client import MAX_BATCHGET_OPENIDS, WeChatClient
+from ..wechat.api.fans import MAX_BATCHGET_OPENIDS
+from ..wechat.client import WeChatClient
 from .run import QuotaWait, utcnow
 
 PHASES = ("tags", "followers", "details", "tag_members", "templates", "finish", "done")

@@ -25,7 +25,8 @@ from ..domain.settings import read_settings
 from ..provider_info import CONN_TYPE
 from ..store.db import SchemaMismatch, StoreNotConfigured, ready
 from ..store.tokens import SqlTokenCache
-from ..wechat.client import DEFAULT_BASE_URL, MASS_CALLS_PER_MINUTE, WeChatClient
+from ..wechat.api.mass import MASS_CALLS_PER_MINUTE
+from ..wechat.client import DEFAULT_BASE_URL, WeChatClient
 from ..wechat.ratelimit import CallSpacing, TokenBucket
 
 DEFAULT_STORE_CONN_ID = "wechat_store"

@@ -14,20 +14,15 @@ class TokenBucket:
         rate: float,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate / 10)
         self._tokens = self.capacity
-        self._clock, self._sleep = clock, sleep
+        self._clock = clock
         self._last = clock()
         self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while (wait := self.try_take()) > 0:
-            self._sleep(wait)
 
     def try_take(self) -> float:
         """Take one call if the bucket has it (0.0); otherwise the seconds until it will (an event loop

@@ -20,6 +20,7 @@ WeChat's certificate is re-signed by a corporate proxy (the ``ca_bundle`` extra)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl
@@ -295,6 +296,14 @@ def _proxy_from_environment(base_url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
         return None
     return proxy
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once: json.dumps(..., ensure_ascii=False) builds one per call
+
+
+def json_bytes(body: Any) -> bytes:
+    """A JSON body as WeChat wants it: raw UTF-8, since it rejects some \\uXXXX escapes (40033)."""
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 def _without_password(url: str | None) -> str:

@@ -11,7 +11,7 @@ from ...domain.render import RenderError, TooLong
 from ...domain.spec import MessageKind
 from ...domain.templates import lint
 from ...store.fans import profiles_for_render
-from ...wechat.client import TemplateMessage
+from ...wechat.api.template import TemplateMessage
 from ..content import Content
 from ..run import CampaignRun
 

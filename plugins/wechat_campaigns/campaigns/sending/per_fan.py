@@ -16,8 +16,8 @@ from ...domain.spec import MessageKind
 from ...store import ledger, quotas, reports
 from ...store.fans import fan_facts, mark_fans
 from ...store.ledger import EXCLUDED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Outcome
-from ...wechat.client import TemplateSendResult
-from ...wechat.fan_calls import CallGroup
+from ...wechat.api.template import TemplateSendResult
+from ...wechat.transport import CallGroup
 from ..content import Content
 from ..run import CampaignRun, QuotaWait
 from .answers import Signals, error_outcome, stop_wait_or_retry
