@@ -173,14 +173,14 @@ def open_push(config: CallbackConfig, query: dict[str, str], body: bytes) -> Pus
     """Verify and decode a POSTed push in plaintext, compatible or safe mode."""
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
     check_url(config, query)
-    signed = {"signed_at": int(timestamp), "nonce": nonce[:64]}
+    signed_at, nonce = int(timestamp), nonce[:64]
     outer = parse_xml(body)
     if query.get("encrypt_type", "raw") == "aes":
         if config.aes is None:
             raise CallbackRejected("encrypted push, but the connection has no EncodingAESKey", status=403)
         encrypted = outer.get("Encrypt")
         check_signature(config.token, query.get("msg_signature"), timestamp, nonce, encrypted)
-        return Push(parse_xml(config.aes.decrypt(encrypted, config.appid)).fields, **signed)
+        return Push(parse_xml(config.aes.decrypt(encrypted, config.appid)).fields, signed_at, nonce)
     if not config.accept_plaintext:
         raise CallbackRejected("this account's pushes are encrypted (safe mode): a plaintext push is refused", 403)
-    return Push(outer.fields, **signed)
+    return Push(outer.fields, signed_at, nonce)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +25,7 @@ class TokenCache(Protocol):
 
     def read(self, appid: str) -> CachedToken | None: ...
 
-    def locked(self, appid: str) -> Iterator[TokenCacheTxn]:
+    def locked(self, appid: str) -> AbstractContextManager[TokenCacheTxn]:
         """A context manager holding the account's refresh lock across processes."""
         ...
 

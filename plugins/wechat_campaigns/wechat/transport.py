@@ -231,8 +231,8 @@ class Transport:
 
     def _url(self, request: Request, token: str | None) -> URL:
         if request.params:
-            query = {**request.params, **({"access_token": token} if token else {})}
-            return URL(f"{self.base_url}{request.path}?{urlencode(query)}", encoded=True)
+            params = {**request.params, **({"access_token": token} if token else {})}
+            return URL(f"{self.base_url}{request.path}?{urlencode(params)}", encoded=True)
         key = (request.path, token or "")
         url = self._urls.get(key)
         if url is None:  # built once per path and token: parsing a URL for each of a campaign's calls costs
@@ -293,7 +293,8 @@ def _proxy_from_environment(base_url: str) -> str | None:
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(base_url)
     proxy = proxies.get(parts.scheme)
-    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # in urllib, not in typeshed
+    if not proxy or bypass(parts.hostname or "", proxies):
         return None
     return proxy
 
@@ -352,7 +353,7 @@ class _EventLoop:
 
     def forget(self) -> None:
         """In a forked child: the thread did not come along, so the next call starts a new loop."""
-        self.__init__()
+        self._loop, self._thread, self._lock = None, None, threading.Lock()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

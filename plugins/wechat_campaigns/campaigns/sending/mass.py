@@ -61,8 +61,11 @@ class ToEveryone:
         ledger.move_all(connection, self.run.run_key, [PENDING], Outcome("", SENDING))
 
     def send(self, message: Any, msgid: str) -> Any:
-        run = self.run
-        tag_id = tag_ids(run.engine, run.appid)[run.spec.tag] if self.mode == "mass_tag" else None  # else all
+        run, tag_id = self.run, None  # None: all followers
+        if self.mode == "mass_tag":
+            if run.spec.tag is None:  # never to everyone by mistake
+                raise ValueError("a mass send to a tag needs the tag")
+            tag_id = tag_ids(run.engine, run.appid)[run.spec.tag]
         return run.client.send_mass_to_tag(tag_id, message, clientmsgid=msgid)
 
     def mark_sent(self, connection: Any, msg_id: str) -> dict[str, int]:

@@ -22,7 +22,7 @@ class UploadedMedia:
 class MediaApi(ApiFamily):
     def upload_temporary_media(self, kind: str, filename: str, content: BinaryIO | bytes) -> UploadedMedia:
         answer = self.call("POST", paths.MEDIA_UPLOAD, params={"type": kind}, files={"media": (filename, content)})
-        media_id = answer.get("media_id") or answer.get("thumb_media_id")
+        media_id = answer.get("media_id") or answer["thumb_media_id"]  # a thumb's answer names it thumb_media_id
         return UploadedMedia(media_id, answer.get("type", kind), answer.get("created_at"))
 
     def add_permanent_material(
