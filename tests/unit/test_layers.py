@@ -21,7 +21,7 @@ SQL = {"select", "insert", "update", "delete", "text", "func", "and_", "or_", "e
 
 
 def modules(layer: str) -> list[Path]:
-    return sorted((PACKAGE / layer).glob("*.py"))
+    return sorted((PACKAGE / layer).rglob("*.py"))  # with its subpackages (wechat/api/, campaigns/sending/)
 
 
 def imported(path: Path) -> set[str]:
@@ -31,7 +31,8 @@ def imported(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level:
-            parent = "wechat_campaigns" if node.level == 2 else f"wechat_campaigns.{path.parent.name}"
+            package = path.relative_to(PACKAGE.parent).parent.parts  # ("wechat_campaigns", "wechat", "api")
+            parent = ".".join(package[: len(package) - node.level + 1])
             if node.module:
                 names.add(f"{parent}.{node.module}")
             else:  # from .. import paths
@@ -39,6 +40,15 @@ def imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             names.add(node.module or "")
     return names
+
+
+def test_subpackages_are_held_to_their_layers_rules():
+    assert PACKAGE / "wechat" / "api" / "mass.py" in modules("wechat")
+    assert imported(PACKAGE / "wechat" / "api" / "mass.py") >= {
+        "wechat_campaigns.domain",
+        "wechat_campaigns.wechat.ratelimit",
+    }
+    assert "wechat_campaigns.store.ledger" in imported(PACKAGE / "campaigns" / "sending" / "per_fan.py")
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

@@ -38,5 +38,6 @@ def add(connection: sa.Connection, appid: str, api: str, now: datetime, calls: i
 
 def use_up(engine: Engine, appid: str, api: str, now: datetime, limit: int) -> None:
     """WeChat said 45009 before our count reached the limit (other systems share the quota): believe it."""
+    left = room(engine, appid, api, limit, now) or 0
     with engine.begin() as connection:
-        add(connection, appid, api, now, max(0, limit - used(engine, appid, api, now)))
+        add(connection, appid, api, now, left)
