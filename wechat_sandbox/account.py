@@ -12,8 +12,11 @@ from .model import (
     DEFAULT_QUOTAS,
     ENCRYPT_MODES,
     FIRST_TAG_ID,
-    KF_WINDOW_DEFAULTS,
+    KF_CLASSES,
+    KF_RULES,
+    KF_RULES_CURRENT,
     QUOTA_ALIASES,
+    SERVICE_TO_ALL_PER_DAY,
     SYSTEM_TAGS,
     ClientMsgRecord,
     Draft,
@@ -24,6 +27,7 @@ from .model import (
     Template,
     default_aes_key,
     default_original_id,
+    mass_outcome,
 )
 
 # Settings an admin may give, with their defaults. ``templates``, ``industry``, ``fans`` are handled apart.
@@ -40,10 +44,13 @@ SETTINGS: dict[str, Any] = {
     "callback_timeout": 5.0,  # seconds WeChat waits for the receiver's answer before retrying
     "quotas": {},
     "token_expires_in": 7200,
+    "kf_rules": KF_RULES_CURRENT,  # "2023-05" (WeChat's rules now) or "2021-06" (message 20, payment opens 20)
     "kf_windows": {},
     "mass_finish_delay": 0.5,
     "template_report_delay": 0.0,  # seconds from a template send's answer to its TEMPLATESENDJOBFINISH push
     "mass_speed": 0,
+    "to_all_daily_limit": SERVICE_TO_ALL_PER_DAY,  # is_to_all sends a Beijing day (service); 0 or None: no daily rule
+    "next_mass_outcome": None,  # {"status", "error_count", "jobs"}: how the next mass jobs end (None: success)
     "implicit_clientmsgid": False,  # WeChat derives a clientmsgid from scope+content when none is given
     "reject_unicode_escapes": True,  # 40033 for \uXXXX escapes of non-ASCII characters
     "ip_whitelist": None,  # caller addresses allowed to fetch tokens and call the API (None: any); else 40164
@@ -64,10 +71,13 @@ class Account:
     callback_timeout: float
     quotas: dict[str, int | None]
     token_expires_in: int
-    kf_windows: dict[str, list[Any]]
+    kf_rules: str
+    kf_windows: dict[str, list[Any] | None]
     mass_finish_delay: float
     template_report_delay: float
     mass_speed: int
+    to_all_daily_limit: int | None
+    next_mass_outcome: dict[str, Any] | None
     implicit_clientmsgid: bool
     reject_unicode_escapes: bool
     ip_whitelist: list[str] | None
@@ -79,7 +89,7 @@ class Account:
         self.original_id = default_original_id(appid)
         self.encoding_aes_key = default_aes_key(appid)
         self.limits: dict[str, int | None] = dict(DEFAULT_QUOTAS)
-        self.windows: dict[str, list[Any]] = {k: list(v) for k, v in KF_WINDOW_DEFAULTS.items()}
+        self.windows: dict[str, list[Any]] = {k: list(v) for k, v in KF_RULES[KF_RULES_CURRENT].items()}
         # what WeChat keeps
         self.fans: dict[str, Fan] = {}
         self.tags: dict[int, Tag] = {i: Tag(i, name) for i, name in SYSTEM_TAGS.items()}
@@ -98,8 +108,10 @@ class Account:
         self.daily: dict[str, list[Any]] = {}
         self.mass_minute: list[Any] = [0, 0]
         self.to_all_month: list[Any] = ["", 0]
+        self.to_all_day: list[Any] = ["", 0]
         self.mass_day: list[Any] = ["", 0]
         self.clear_quota_month: list[Any] = ["", 0]
+        self.clear_api_quota_month: list[Any] = ["", 0]
         self.stable_force_day: list[Any] = ["", 0]
         self.stable_token: str | None = None
         self.stable_issued_at = 0.0
@@ -141,12 +153,22 @@ class Account:
             if limit is not None and (not isinstance(limit, int) or limit < 0):
                 raise ValueError(f"quota for {path} must be an integer >= 0 or null")
             self.limits[QUOTA_ALIASES.get(path, path)] = limit
-        self.windows = {k: list(v) for k, v in KF_WINDOW_DEFAULTS.items()}
+        if self.kf_rules not in KF_RULES:
+            raise ValueError(f"kf_rules must be one of {list(KF_RULES)}")
+        self.windows = {k: list(v) for k, v in KF_RULES[self.kf_rules].items()}
         for cls, value in (self.kf_windows or {}).items():
-            if cls not in KF_WINDOW_DEFAULTS:
+            if cls not in KF_CLASSES:
                 raise ValueError(f"kf_windows: unknown interaction class {cls!r}")
+            if value is None:  # this class opens no window
+                self.windows.pop(cls, None)
+                continue
             seconds, limit = value
             self.windows[cls] = [float(seconds), None if limit is None else int(limit)]
+        daily = self.to_all_daily_limit
+        if daily is not None and (not isinstance(daily, int) or isinstance(daily, bool) or daily < 0):
+            raise ValueError("to_all_daily_limit must be an integer >= 0 or null")
+        if self.next_mass_outcome is not None:
+            self.next_mass_outcome = mass_outcome(self.next_mass_outcome, jobs=True)
 
     def settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SETTINGS}

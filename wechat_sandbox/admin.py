@@ -127,6 +127,17 @@ class SandboxAdmin:
     def mass_jobs(self, appid: str) -> list[dict[str, Any]]:
         return self._call("GET", f"mass/{appid}")["jobs"]
 
+    def finish_mass_job(
+        self, msg_id: int, status: str = "send success", error_count: int | None = None, appid: str | None = None
+    ) -> dict[str, Any]:
+        """End a mass job still SENDING now, as ``status`` ("send success", "send fail", "err(40001)", ...) with
+        ``error_count`` failed fans (None: all of them for a failure, none for a success); pushes
+        MASSSENDJOBFINISH. Returns the job as ``mass_jobs`` shows it."""
+        body: dict[str, Any] = {"status": status, "error_count": error_count}
+        if appid is not None:
+            body["appid"] = appid
+        return self._call("POST", f"mass_jobs/{msg_id}/finish", body)["job"]
+
     def callbacks(self, appid: str | None = None, event: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in (("appid", appid), ("event", event)) if v}
         return self._call("GET", "callbacks", params=params)["callbacks"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from .api_mass import apply_outcome, finish_job
 from .clock import parse_time
 from .events import fan_event
-from .model import Fan
+from .model import Fan, mass_outcome
 from .persist import save_file
 from .sandbox import AdminError, Sandbox
 
@@ -209,6 +210,29 @@ class Admin:
         self.sb.finish_due_jobs()
         account = self.sb.account(args[0])
         return 200, {"jobs": [j.view(self.sb.clock.iso) for j in account.jobs.values()]}
+
+    async def post_mass_jobs(self, args: list[str], query: dict[str, str], body: Any) -> Answer:
+        """POST /sandbox/mass_jobs/{msg_id}/finish {"status", "error_count"?, "appid"?}: end a job now, that way."""
+        if len(args) != 2 or args[1] != "finish":
+            raise AdminError("POST /sandbox/mass_jobs/{msg_id}/finish", 404)
+        data = dict(_object(body))
+        appid = data.pop("appid", None)
+        try:
+            msg_id = int(args[0])
+            outcome = mass_outcome(data)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
+        accounts = [self.sb.account(appid)] if appid is not None else list(self.sb.accounts.values())
+        found = next(((a, a.jobs[msg_id]) for a in accounts if msg_id in a.jobs), None)
+        if found is None:
+            raise AdminError(f"unknown mass job {msg_id}", 404)
+        account, job = found
+        if job.finished_at is not None:
+            raise AdminError(f"mass job {msg_id} has already finished ({job.result})", 409)
+        apply_outcome(self.sb, account, job, outcome["status"], outcome["error_count"])
+        account.pending_jobs = [j for j in account.pending_jobs if j is not job]
+        finish_job(self.sb, account, job)
+        return 200, {"job": job.view(self.sb.clock.iso)}
 
     async def get_callbacks(self, args: list[str], query: dict[str, str], body: Any) -> Answer:
         return 200, {"callbacks": self.sb.pusher.entries(query.get("appid"), query.get("event"))}

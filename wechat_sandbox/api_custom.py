@@ -1,6 +1,6 @@
 """Customer-service messages 客服消息 and the typing indicator.
 
-A fan can receive them only inside a window opened by an interaction (see ``model.KF_WINDOW_DEFAULTS``):
+A fan can receive them only inside a window opened by an interaction (see ``model.KF_RULES``):
 a send uses an open window with messages left (the one closing first), 45047 when the open windows are used
 up, 45015 when none is open. The payload is checked before the fan, so a bad message is reported whoever
 the recipient is.

@@ -1,9 +1,10 @@
 """Mass sends 群发: sendall (tag / all), send (openid list), preview, get, delete, speed.
 
 Delivery to inboxes happens at call time; the job then reads SENDING until ``mass_finish_delay`` seconds
-later, when it turns SEND_SUCCESS and MASSSENDJOBFINISH is pushed. Fans who may not receive the message
-(unsubscribed, blacklisted, refusing messages, at the 4-per-month cap, not this account's) are filtered
-silently, as WeChat does: the call succeeds and only FilterCount shows it.
+later, when it turns SEND_SUCCESS (or SEND_FAIL, when the admin made it fail) and MASSSENDJOBFINISH is
+pushed. Fans who may not receive the message (unsubscribed, blacklisted, refusing messages, at the
+4-per-month cap, not this account's) are filtered silently, as WeChat does: the call succeeds and only
+FilterCount shows it. A successful send to all followers of an mpnews deletes its draft, as WeChat does.
 """
 
 from __future__ import annotations
@@ -151,12 +152,18 @@ def _target(call: Call, by_tag: bool) -> tuple[dict[str, Any], Iterable[str] | N
 
 
 def _quota_rules(call: Call, to_all: bool) -> None:
+    """45028: a subscription account's one mass send a day; a service account's sends to all followers, 4 a
+    natural month and ``to_all_daily_limit`` (1) a Beijing day."""
     account, clock = call.acc, call.sb.clock
     if account.type == "subscription":
         if account.count(account.mass_day, clock.day_key(call.now)) >= SUBSCRIPTION_MASS_PER_DAY:
             raise ApiError(45028)
-    elif to_all and account.count(account.to_all_month, clock.month_key(call.now)) >= SERVICE_TO_ALL_PER_MONTH:
-        raise ApiError(45028)
+    elif to_all:
+        if account.count(account.to_all_month, clock.month_key(call.now)) >= SERVICE_TO_ALL_PER_MONTH:
+            raise ApiError(45028)
+        daily = account.to_all_daily_limit
+        if daily and account.count(account.to_all_day, clock.day_key(call.now)) >= daily:
+            raise ApiError(45028)
 
 
 def send_mass(call: Call, by_tag: bool) -> dict[str, Any]:
@@ -179,6 +186,13 @@ def send_mass(call: Call, by_tag: bool) -> dict[str, Any]:
         raise
     job = _create_job(sb, account, call.path, msgtype, content, target, clientmsgid, now)
     _deliver(sb, account, job, content, members, openids, now)
+    outcome = account.next_mass_outcome
+    if outcome is not None:  # the admin said how the next jobs end
+        left = outcome["jobs"] - 1
+        account.next_mass_outcome = {**outcome, "jobs": left} if left else None
+        apply_outcome(sb, account, job, outcome["status"], outcome["error_count"])
+    if msgtype == "mpnews" and target["type"] == "all":
+        account.drafts.pop(content["media_id"], None)  # WeChat deletes the draft once sent to all followers
     sb.schedule_finish(account, job)
     answer: dict[str, Any] = {"errcode": 0, "errmsg": "send job submission success", "msg_id": job.msg_id}
     if job.msg_data_id is not None:
@@ -215,7 +229,12 @@ def _create_job(
     if account.type == "subscription":
         account.mass_day[1] += 1
     elif target["type"] == "all":
-        account.to_all_month[1] += 1
+        for counter, period in (
+            (account.to_all_month, sb.clock.month_key(now)),
+            (account.to_all_day, sb.clock.day_key(now)),
+        ):
+            account.count(counter, period)  # start the period's count even when its rule is off
+            counter[1] += 1
     return job
 
 
@@ -255,12 +274,46 @@ def _deliver(
     job.filter_count = job.sent = sent
 
 
+def apply_outcome(sb: Sandbox, account: Account, job: MassJob, status: str, error_count: int | None) -> None:
+    """Make ``job`` end with ``status`` and ``error_count`` failed fans (None: all of them for a failure, none
+    for a success). The failed fans lose the message from their inbox and from this month's mass count;
+    fans already failed stay failed."""
+    failed = status != "send success"
+    wanted = job.filter_count if error_count is None and failed else (error_count or 0)
+    wanted = min(wanted, job.filter_count)
+    if wanted > job.error:
+        job.error += _recall(sb, account, job, wanted - job.error)
+    job.sent = job.filter_count - job.error
+    job.result = status
+
+
+def _recall(sb: Sandbox, account: Account, job: MassJob, count: int) -> int:
+    """Take the job's message back from ``count`` fans, the last ones the account learnt. Only for a job the
+    admin made fail, so it may walk every fan."""
+    msg_id, month, done = str(job.msg_id), sb.clock.month_key(job.created_at), 0
+    for openid in reversed(account.fans):
+        box = account.inbox.get(openid)
+        if not box:
+            continue
+        for index in range(len(box) - 1, -1, -1):
+            if box[index][3] == msg_id and box[index][0] == "mass":
+                del box[index]
+                fan = account.fans.get(openid)
+                if fan is not None and fan.mass_month == month and fan.mass_count > 0:
+                    fan.mass_count -= 1
+                done += 1
+                break
+        if done >= count:
+            break
+    return done
+
+
 def finish_job(sb: Sandbox, account: Account, job: MassJob) -> None:
     if job.finished_at is not None:
         return
     job.finished_at = sb.clock.now()
     if job.status == "SENDING":
-        job.status = "SEND_SUCCESS"
+        job.status = "SEND_SUCCESS" if job.result == "send success" else "SEND_FAIL"
     if sb.accounts.get(account.appid) is not account:
         return  # the account was replaced or the sandbox reset meanwhile
     fields: list[tuple[str, Any]] = [
@@ -270,7 +323,7 @@ def finish_job(sb: Sandbox, account: Account, job: MassJob) -> None:
         ("MsgType", "event"),
         ("Event", "MASSSENDJOBFINISH"),
         ("MsgID", job.msg_id),
-        ("Status", "send success"),
+        ("Status", job.result),
         ("TotalCount", job.total),
         ("FilterCount", job.filter_count),
         ("SentCount", job.sent),

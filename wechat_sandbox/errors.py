@@ -7,7 +7,10 @@ from typing import Any
 
 ERRMSG: dict[int, str] = {
     -1: "system error",
-    40001: "invalid credential, access_token is invalid or not latest",
+    40001: (
+        "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken,"
+        " more details at https://mmbizurl.cn/s/JtxxFh33r"
+    ),
     40002: "invalid grant_type",
     40003: "invalid openid",
     40004: "invalid media type",

@@ -1,7 +1,7 @@
 """Fan actions injected through the admin API: update the fan, open its window, push the callback XML.
 
-Payments and rights complaints reach an account through other systems, so they open a window but push
-nothing.
+Payments and rights complaints reach an account through other systems, so they push nothing; under WeChat's
+current rules (since 2023) they open no customer-service window either, under ``kf_rules: "2021-06"`` they do.
 """
 
 from __future__ import annotations

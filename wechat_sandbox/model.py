@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,12 @@ CLIENTMSGID_RETRY_SECONDS = 60  # 45066 when a failed clientmsgid is retried soo
 MASS_PER_MINUTE = 60
 MONTHLY_MASS_CAP = 4  # mass messages a fan of a service account receives per natural month
 SERVICE_TO_ALL_PER_MONTH = 4
+SERVICE_TO_ALL_PER_DAY = 1  # default of the account setting to_all_daily_limit
 SUBSCRIPTION_MASS_PER_DAY = 1
 STABLE_FORCE_PER_DAY = 20
 STABLE_FORCE_MIN_INTERVAL = 30
-CLEAR_QUOTA_PER_MONTH = 10
+CLEAR_QUOTA_PER_MONTH = 10  # clear_quota and clear_quota/v2 together
+CLEAR_API_QUOTA_PER_MONTH = 50  # openapi/quota/clear, one API at a time, a budget of its own
 MAX_TEMPLATES = 25
 MAX_TAGS = 100
 MAX_TAGS_PER_FAN = 20
@@ -51,16 +54,30 @@ QUOTA_ALIASES: dict[str, str] = {"/cgi-bin/message/mass/send": "/cgi-bin/message
 # Reported by openapi/quota/get as rate_limit (the mass one is enforced: 45011).
 RATE_LIMITS: dict[str, int] = {"/cgi-bin/message/mass/sendall": MASS_PER_MINUTE, "/cgi-bin/stable_token": 10_000}
 
-# Customer-service windows: interaction class -> [seconds open, messages allowed or None].
-KF_WINDOW_DEFAULTS: dict[str, list[Any]] = {
-    "message": [48 * 3600, 5],
-    "menu": [60, 3],
-    "subscribe": [60, 3],
-    "scan": [60, 3],
-    "payment": [48 * 3600, None],
-    "rights_complaint": [48 * 3600, 20],
+# Customer-service windows: interaction class -> [seconds open, messages allowed or None], by rule set (the
+# account setting ``kf_rules``). WeChat's change of 30 May 2023 (in force by August 2023) cut a fan's message to
+# 5 replies and dropped the payment (and rights-complaint) windows; "2021-06" is the rule before it.
+KF_RULES: dict[str, dict[str, list[Any]]] = {
+    "2023-05": {
+        "message": [48 * 3600, 5],
+        "menu": [60, 3],
+        "subscribe": [60, 3],
+        "scan": [60, 3],
+    },
+    "2021-06": {
+        "message": [48 * 3600, 20],
+        "menu": [60, 3],
+        "subscribe": [60, 3],
+        "scan": [60, 3],
+        "payment": [48 * 3600, 20],
+        "rights_complaint": [48 * 3600, 20],
+    },
 }
-# Which fan action opens which window; VIEW, LOCATION and unsubscribe open nothing.
+KF_RULES_CURRENT = "2023-05"
+KF_CLASSES = ("message", "menu", "subscribe", "scan", "payment", "rights_complaint")
+# Which fan action is of which class; VIEW, LOCATION and unsubscribe are of none. A class opens a window only
+# if the account's rules (or its kf_windows) give it one: under the current rules payment and rights_complaint
+# open nothing.
 INTERACTION_CLASS: dict[str, str | None] = {
     **dict.fromkeys(("text", "image", "voice", "video", "shortvideo", "location", "link"), "message"),
     **dict.fromkeys(("click", "scancode_push", "scancode_waitmsg"), "menu"),
@@ -74,6 +91,34 @@ INTERACTION_CLASS: dict[str, str | None] = {
     "unsubscribe": None,
 }
 EVENT_KINDS = tuple(INTERACTION_CLASS)
+
+
+# How a mass job may end (MASSSENDJOBFINISH Status): "err(N)" is a refusal, e.g. err(40001) the administrator
+# refused the send under 群发保护, err(40002) nobody confirmed it within 30 minutes, err(20001) content review.
+MASS_RESULT = re.compile(r"send success|send fail|err\(\d+\)")
+
+
+def mass_outcome(value: Any, *, jobs: bool = False) -> dict[str, Any]:
+    """A validated mass-job outcome ``{"status", "error_count" (None: every fan for a failure, 0 for success)}``,
+    plus ``jobs`` (how many of the next jobs it applies to, default 1) for the account setting."""
+    if not isinstance(value, dict):
+        raise ValueError('a mass outcome is {"status": "send fail" | "err(40001)" | ..., "error_count": n}')
+    unknown = set(value) - {"status", "error_count", *(("jobs",) if jobs else ())}
+    if unknown:
+        raise ValueError(f"mass outcome: unknown fields {sorted(unknown)}")
+    status = value.get("status", "send success")
+    if not isinstance(status, str) or not MASS_RESULT.fullmatch(status):
+        raise ValueError('mass outcome: status is "send success", "send fail" or "err(N)"')
+    errors = value.get("error_count")
+    if errors is not None and (not isinstance(errors, int) or isinstance(errors, bool) or errors < 0):
+        raise ValueError("mass outcome: error_count is an integer >= 0 or null")
+    outcome: dict[str, Any] = {"status": status, "error_count": errors}
+    if jobs:
+        count = value.get("jobs", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError("mass outcome: jobs is an integer >= 1")
+        outcome["jobs"] = count
+    return outcome
 
 
 def default_original_id(appid: str) -> str:
@@ -200,6 +245,7 @@ class MassJob:
     msg_data_id: int | None = None
     article_urls: list[str] = field(default_factory=list)
     finished_at: float | None = None
+    result: str = "send success"  # the Status of MASSSENDJOBFINISH: send success | send fail | err(N)
 
     def view(self, iso) -> dict[str, Any]:
         return {
@@ -217,6 +263,7 @@ class MassJob:
             "created_at": iso(self.created_at),
             "finished_at": iso(self.finished_at) if self.finished_at else None,
             "article_urls": self.article_urls,
+            "result": self.result,
         }
 
 

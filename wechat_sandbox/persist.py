@@ -20,7 +20,15 @@ from .sandbox import Sandbox
 VERSION = 1
 _FAN_DEFAULTS = {f.name: f.default for f in fields(Fan) if f.default is not MISSING}
 
-COUNTERS = ("mass_minute", "to_all_month", "mass_day", "clear_quota_month", "stable_force_day")
+COUNTERS = (
+    "mass_minute",
+    "to_all_month",
+    "to_all_day",
+    "mass_day",
+    "clear_quota_month",
+    "clear_api_quota_month",
+    "stable_force_day",
+)
 SCALARS = (
     "next_tag_id",
     "industry_changed_month",
@@ -86,7 +94,8 @@ def load_account(data: dict[str, Any]) -> Account:
     account.configure(data["settings"])
     account.industry = tuple(data["industry"]) if data.get("industry") else None
     for name in (*SCALARS, *COUNTERS):
-        setattr(account, name, data[name])
+        if name in data:  # a file saved before a counter existed starts it afresh
+            setattr(account, name, data[name])
     account.daily = data["daily"]
     account.fans = {f["openid"]: Fan(**f) for f in data["fans"]}
     account.tags = {t["id"]: Tag(t["id"], t["name"], dict.fromkeys(t["members"])) for t in data["tags"]}

@@ -17,7 +17,7 @@ from .clock import Clock, parse_time
 from .faults import Faults
 from .model import (
     INTERACTION_CLASS,
-    KF_WINDOW_DEFAULTS,
+    KF_CLASSES,
     TOKEN_GRACE_SECONDS,
     Fan,
     MassJob,
@@ -285,8 +285,9 @@ class Sandbox:
         return fan
 
     def interact(self, account: Account, fan: Fan, kind: str, at: float) -> dict[str, Any] | None:
-        """Record a fan action: opens (replaces) the customer-service window of its class."""
-        if kind in KF_WINDOW_DEFAULTS:
+        """Record a fan action: opens (replaces) the customer-service window of its class, if the account's
+        rules give that class one (under the current rules a payment or a rights complaint opens nothing)."""
+        if kind in KF_CLASSES:
             cls: str | None = kind
         elif kind in INTERACTION_CLASS:
             cls = INTERACTION_CLASS[kind]
@@ -298,9 +299,10 @@ class Sandbox:
             return None
         if cls == "message":
             fan.last_message_at = max(fan.last_message_at, at)
-        if cls is None:
+        rule = account.windows.get(cls) if cls is not None else None
+        if cls is None or rule is None:
             return None
-        seconds, limit = account.windows[cls]
+        seconds, limit = rule
         fan.windows[cls] = [at, at + seconds, limit, 0]
         return {"class": cls, "expires_at": self.clock.iso(at + seconds), "limit": limit}
 

@@ -22,6 +22,7 @@ def test_set_advance_and_read(sandbox):
 
 def test_month_boundary_resets_the_monthly_caps(service_account, sandbox):
     fans = service_account.openids
+    sandbox.update_account(service_account.appid, to_all_daily_limit=0)  # the monthly rules alone, on one day
     sandbox.set_clock("2026-11-30T23:59:00+08:00")
     sandbox.add_fans(service_account.appid, [{"openid": fans[0], "mass_received_this_month": 4}])
     for n in range(4):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.sandbox import make_standard_account
+from wechat_sandbox.admin import SandboxAdminError
 
 from .conftest import assert_error
 
@@ -50,17 +51,53 @@ def test_short_windows_give_three_messages_in_a_minute(service_account, sandbox,
     assert_error(kf(service_account, fan), 45015)
 
 
-def test_payment_is_unlimited_and_a_complaint_gives_20(service_account, sandbox):
+def test_payment_and_a_rights_complaint_open_no_window_any_more(service_account, sandbox):
     payer, complainer = service_account.openids[:2]
-    sandbox.event(service_account.appid, payer, "payment")
-    for _ in range(30):
-        assert kf(service_account, payer)["errcode"] == 0
-    sandbox.event(service_account.appid, complainer, "rights_complaint")
-    drain(service_account, complainer, 20)
+    for fan, kind in ((payer, "payment"), (complainer, "rights_complaint")):
+        assert sandbox.event(service_account.appid, fan, kind)["window"] is None
+        assert sandbox.fan(service_account.appid, fan)["windows"] == {}
+        assert_error(kf(service_account, fan), 45015)
+    assert set(sandbox.account(service_account.appid)["effective_kf_windows"]) == {
+        "message",
+        "menu",
+        "subscribe",
+        "scan",
+    }
+    sandbox.event(service_account.appid, payer, "text")  # a message after paying: the 5 of a message
+    drain(service_account, payer, 5)
+
+
+def test_the_2021_rules_stay_selectable(sandbox):
+    account = make_standard_account(sandbox, kf_rules="2021-06")
+    talker, payer, complainer, clicker = account.openids[:4]
+    sandbox.event(account.appid, talker, "text")
+    drain(account, talker, 20)
+    window = sandbox.event(account.appid, payer, "payment")["window"]
+    assert window["class"] == "payment" and window["limit"] == 20
+    drain(account, payer, 20)
+    sandbox.event(account.appid, complainer, "rights_complaint")
+    drain(account, complainer, 20)
+    sandbox.event(account.appid, clicker, "click")
+    drain(account, clicker, 3)  # the short windows are the same under both rules
+    sandbox.event(account.appid, payer, "payment")
     sandbox.advance_clock(48 * 3600 - 10)
-    assert kf(service_account, payer)["errcode"] == 0
+    assert kf(account, payer)["errcode"] == 0
     sandbox.advance_clock(20)
-    assert_error(kf(service_account, payer), 45015)
+    assert_error(kf(account, payer), 45015)
+    sandbox.update_account(account.appid, kf_rules="2023-05")  # back to today's rules: payment opens nothing
+    assert sandbox.event(account.appid, payer, "payment")["window"] is None
+    with pytest.raises(SandboxAdminError):
+        sandbox.update_account(account.appid, kf_rules="2019")
+
+
+def test_kf_windows_can_switch_a_class_on_or_off(sandbox):
+    account = make_standard_account(sandbox, kf_windows={"payment": [3600, None], "scan": None})
+    payer, scanner = account.openids[:2]
+    sandbox.event(account.appid, payer, "payment")
+    for _ in range(30):
+        assert kf(account, payer)["errcode"] == 0
+    assert sandbox.event(account.appid, scanner, "scan")["window"] is None
+    assert_error(kf(account, scanner), 45015)
 
 
 def test_view_and_location_open_nothing(service_account, sandbox):
@@ -116,7 +153,8 @@ def _upload(account, kind, name, size, permanent=False):
 
 def test_every_message_type(service_account, sandbox):
     fan = service_account.openids[0]
-    sandbox.event(service_account.appid, fan, "payment")
+    sandbox.update_account(service_account.appid, kf_windows={"message": [48 * 3600, None]})  # room for them all
+    sandbox.event(service_account.appid, fan, "text")
     image = _upload(service_account, "image", "a.png", 100)
     voice = _upload(service_account, "voice", "a.mp3", 100)
     video = _upload(service_account, "video", "a.mp4", 100)
@@ -164,7 +202,7 @@ def test_temporary_media_expire_after_three_days(service_account, sandbox):
     fan = service_account.openids[0]
     image = _upload(service_account, "image", "a.png", 100)
     sandbox.advance_clock(3 * 86400 - 60)
-    sandbox.event(service_account.appid, fan, "payment")
+    sandbox.event(service_account.appid, fan, "text")
     assert kf(service_account, fan, {"msgtype": "image", "image": {"media_id": image}})["errcode"] == 0
     sandbox.advance_clock(61)
     assert_error(kf(service_account, fan, {"msgtype": "image", "image": {"media_id": image}}), 40007)

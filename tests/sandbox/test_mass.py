@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.fixtures.sandbox import make_standard_account
+from wechat_sandbox.admin import SandboxAdminError
 
 from .conftest import assert_error, xml_field
 
@@ -98,10 +101,32 @@ def test_service_account_sends_to_all_four_times_a_month(service_account, sandbo
     sandbox.set_clock("2026-06-01T09:00:00+08:00")
     for n in range(4):
         assert sendall(service_account, clientmsgid=f"all{n}")["errcode"] == 0
-    assert_error(sendall(service_account, clientmsgid="all4"), 45028)
+        sandbox.advance_clock(86_400)  # one a day (the daily rule)
+    assert_error(sendall(service_account, clientmsgid="all4"), 45028)  # 5 June: the month's 4 are used
     assert sendall(service_account, tag_id(service_account, "vip"), clientmsgid="tag")["errcode"] == 0
     sandbox.set_clock("2026-07-01T00:00:10+08:00")
     assert sendall(service_account, clientmsgid="all-july")["errcode"] == 0
+
+
+def test_service_account_sends_to_all_once_a_beijing_day(service_account, sandbox):
+    vip = tag_id(service_account, "vip")
+    sandbox.set_clock("2026-06-01T23:58:00+08:00")
+    assert sendall(service_account, clientmsgid="d1")["errcode"] == 0
+    assert_error(sendall(service_account, clientmsgid="d1-again"), 45028)
+    assert sendall(service_account, vip, clientmsgid="d1-tag")["errcode"] == 0  # tag sends are not counted
+    assert send(service_account, service_account.openids, clientmsgid="d1-list")["errcode"] == 0
+    sandbox.advance_clock(180)  # 2 June 00:01 in Beijing, still 1 June in UTC
+    assert sendall(service_account, clientmsgid="d2")["errcode"] == 0
+    assert_error(sendall(service_account, clientmsgid="d2-again"), 45028)
+    sandbox.update_account(service_account.appid, to_all_daily_limit=2)
+    assert sendall(service_account, clientmsgid="d2-second")["errcode"] == 0
+    assert_error(sendall(service_account, clientmsgid="d2-third"), 45028)
+    sandbox.update_account(service_account.appid, to_all_daily_limit=None)  # off: the month's 4 alone
+    assert sendall(service_account, clientmsgid="d2-fourth")["errcode"] == 0
+    assert_error(sendall(service_account, clientmsgid="d2-fifth"), 45028)  # 4 this month
+    assert sandbox.account(service_account.appid)["to_all_daily_limit"] is None
+    with pytest.raises(SandboxAdminError):
+        sandbox.update_account(service_account.appid, to_all_daily_limit=-1)
 
 
 def test_subscription_account_one_successful_mass_a_day(sandbox):
@@ -190,7 +215,7 @@ def test_media_types_and_mpnews(service_account, sandbox):
     )
     assert first["errcode"] == 0 and first["msg_data_id"] > 0
     again = send(service_account, fans[2:4], {"msgtype": "mpnews", "mpnews": {"media_id": draft}})
-    assert again["errcode"] == 0  # a draft stays usable for several mass sends (sandbox simplification)
+    assert again["errcode"] == 0  # a draft stays usable after tag and openid sends
     received = service_account.inbox(fans[0])[-1]
     assert received["msgtype"] == "mpnews"
     assert received["content"]["articles"][0]["title"] == "新品上市"
@@ -235,3 +260,115 @@ def test_preview_errors(service_account, sandbox):
 def test_msg_ids_increase(service_account):
     ids = [send(service_account, service_account.openids, clientmsgid=f"id{n}")["msg_id"] for n in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def _draft(account):
+    cover = account.call("/cgi-bin/material/add_material", params={"type": "image"}, files={"media": _png()})
+    article = {"title": "冬季上新", "content": "<p>正文</p>", "thumb_media_id": cover["media_id"]}
+    return account.call("/cgi-bin/draft/add", {"articles": [article]})["media_id"]
+
+
+def test_a_send_to_all_deletes_its_draft(service_account, sandbox):
+    fans, appid = service_account.openids, service_account.appid
+    draft = _draft(service_account)
+    mpnews = {"msgtype": "mpnews", "mpnews": {"media_id": draft}}
+    assert sendall(service_account, tag_id(service_account, "vip"), mpnews, clientmsgid="tag")["errcode"] == 0
+    assert send(service_account, fans[:2], mpnews, clientmsgid="list")["errcode"] == 0
+    assert sandbox.account(appid)["counts"]["drafts"] == 1  # tag and openid sends leave the draft
+    first = sendall(service_account, message=mpnews, clientmsgid="all")
+    assert first["errcode"] == 0 and first["msg_data_id"] > 0
+    assert sandbox.account(appid)["counts"]["drafts"] == 0
+    assert all(service_account.inbox(f)[-1]["content"]["articles"][0]["title"] == "冬季上新" for f in fans)
+    retry = sendall(service_account, message=mpnews, clientmsgid="all")  # the same request again: de-duplicated
+    assert_error(retry, 45065)
+    assert retry["msg_id"] == first["msg_id"]
+    assert_error(sendall(service_account, tag_id(service_account, "vip"), mpnews, clientmsgid="after"), 40007)
+    assert_error(send(service_account, fans[:2], mpnews), 40007)
+    assert_error(service_account.call("/cgi-bin/message/mass/preview", {"touser": fans[0], **mpnews}), 40007)
+    sandbox.event(appid, fans[0], "text")
+    assert_error(service_account.call("/cgi-bin/message/custom/send", {"touser": fans[0], **mpnews}), 40007)
+
+
+def test_a_refused_send_to_all_keeps_its_draft(service_account, sandbox):
+    sandbox.set_clock("2026-06-01T09:00:00+08:00")
+    assert sendall(service_account, clientmsgid="text-to-all")["errcode"] == 0
+    draft = _draft(service_account)
+    mpnews = {"msgtype": "mpnews", "mpnews": {"media_id": draft}}
+    assert_error(sendall(service_account, message=mpnews, clientmsgid="mpnews-to-all"), 45028)  # today's is used
+    preview = service_account.call("/cgi-bin/message/mass/preview", {"touser": service_account.openids[0], **mpnews})
+    assert preview["errcode"] == 0
+
+
+def _finish_counts(xml):
+    return [xml_field(xml, f) for f in ("Status", "TotalCount", "FilterCount", "SentCount", "ErrorCount")]
+
+
+def test_the_admin_makes_a_job_fail(service_account, sandbox, receiver):
+    appid, fans = service_account.appid, service_account.openids
+    sandbox.update_account(appid, callback_url=receiver.url, mass_finish_delay=3600)
+    sandbox.add_fans(appid, [{"openid": fans[4], "blacklisted": True}])
+    msg_id = send(service_account, fans, clientmsgid="to-fail")["msg_id"]
+    assert sum(sandbox.inbox_counts(appid, kind="mass").values()) == 4
+    job = sandbox.finish_mass_job(msg_id, "send fail", error_count=3)
+    shown = {k: job[k] for k in ("status", "result", "total", "filter", "sent", "error")}
+    assert shown == {"status": "SEND_FAIL", "result": "send fail", "total": 5, "filter": 4, "sent": 1, "error": 3}
+    assert service_account.call("/cgi-bin/message/mass/get", {"msg_id": msg_id})["msg_status"] == "SEND_FAIL"
+    xml = receiver.wait_for(1)[0].body
+    assert xml_field(xml, "MsgID") == str(msg_id)
+    assert _finish_counts(xml) == ["send fail", "5", "4", "1", "3"]
+    # the 3 failed fans (the last ones the sandbox learnt) lost the message, and it does not count towards their 4
+    assert sandbox.inbox_counts(appid, kind="mass") == {fans[0]: 1}
+    assert [sandbox.fan(appid, f)["mass_received_this_month"] for f in fans[:4]] == [1, 0, 0, 0]
+    with pytest.raises(SandboxAdminError) as finished:
+        sandbox.finish_mass_job(msg_id, "send fail")
+    assert finished.value.status == 409
+    with pytest.raises(SandboxAdminError) as unknown:
+        sandbox.finish_mass_job(42, "send fail")
+    assert unknown.value.status == 404
+    other = send(service_account, fans, clientmsgid="bad-status")["msg_id"]
+    with pytest.raises(SandboxAdminError) as bad:
+        sandbox.finish_mass_job(other, "exploded")
+    assert bad.value.status == 400
+
+
+def test_a_refused_job_reaches_nobody_and_a_success_may_have_errors(service_account, sandbox, receiver):
+    appid = service_account.appid
+    sandbox.update_account(appid, callback_url=receiver.url, mass_finish_delay=3600)
+    refused = sendall(service_account, clientmsgid="protected")["msg_id"]
+    job = sandbox.finish_mass_job(refused, "err(40001)", appid=appid)  # the administrator refused it (群发保护)
+    assert (job["status"], job["sent"], job["error"]) == ("SEND_FAIL", 0, 5)
+    assert sandbox.inbox_counts(appid, kind="mass") == {}
+    assert _finish_counts(receiver.wait_for(1)[0].body) == ["err(40001)", "5", "5", "0", "5"]
+    partly = sendall(service_account, tag_id(service_account, "vip"), clientmsgid="partly")["msg_id"]
+    job = sandbox.finish_mass_job(partly, "send success", error_count=1)
+    assert (job["status"], job["sent"], job["error"]) == ("SEND_SUCCESS", 1, 1)
+    assert service_account.call("/cgi-bin/message/mass/get", {"msg_id": partly})["msg_status"] == "SEND_SUCCESS"
+    assert _finish_counts(receiver.wait_for(2)[1].body) == ["send success", "2", "2", "1", "1"]
+
+
+def test_the_next_jobs_can_be_set_to_fail(service_account, sandbox, receiver):
+    appid, fans = service_account.appid, service_account.openids
+    sandbox.update_account(appid, callback_url=receiver.url, next_mass_outcome={"status": "err(40002)", "jobs": 2})
+    first = send(service_account, fans, clientmsgid="n1")["msg_id"]
+    assert sandbox.inbox_counts(appid, kind="mass") == {}  # the failed fans never see it
+    assert sandbox.account(appid)["next_mass_outcome"] == {"status": "err(40002)", "error_count": None, "jobs": 1}
+    second = sendall(service_account, tag_id(service_account, "vip"), clientmsgid="n2")["msg_id"]
+    assert sandbox.account(appid)["next_mass_outcome"] is None
+    third = send(service_account, fans, clientmsgid="n3")["msg_id"]
+    wait_status(service_account, first, "SEND_FAIL")
+    wait_status(service_account, second, "SEND_FAIL")
+    wait_status(service_account, third, "SEND_SUCCESS")
+    reports = {xml_field(r.body, "MsgID"): _finish_counts(r.body) for r in receiver.wait_for(3)}
+    assert reports == {
+        str(first): ["err(40002)", "5", "5", "0", "5"],
+        str(second): ["err(40002)", "2", "2", "0", "2"],
+        str(third): ["send success", "5", "5", "5", "0"],
+    }
+    assert sandbox.inbox_counts(appid, kind="mass") == {f: 1 for f in fans}
+    sandbox.update_account(appid, next_mass_outcome={"status": "send fail", "error_count": 2})
+    fourth = send(service_account, fans, clientmsgid="n4")["msg_id"]
+    wait_status(service_account, fourth, "SEND_FAIL")
+    assert sum(sandbox.inbox_counts(appid, kind="mass").values()) == 5 + 3
+    for bad in ({"status": "boom"}, {"status": "send fail", "error_count": -1}, {"status": "send fail", "jobs": 0}):
+        with pytest.raises(SandboxAdminError):
+            sandbox.update_account(appid, next_mass_outcome=bad)

@@ -1,4 +1,4 @@
-"""Quota APIs: openapi/quota/get, clear_quota (10 a month), clear_quota/v2."""
+"""Quota APIs: openapi/quota/get, clear_quota (10 a month), clear_quota/v2, openapi/quota/clear (50 a month)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,42 @@ def test_daily_counters_reset_at_beijing_midnight(sandbox):
     assert_error(account.call("/cgi-bin/user/get", method="GET"), 45009)
     sandbox.set_clock("2026-08-06T00:00:01+08:00")
     assert "total" in account.call("/cgi-bin/user/get", method="GET")
+
+
+def test_quota_clear_resets_one_api_fifty_times_a_month(sandbox):
+    custom, template = "/cgi-bin/message/custom/send", "/cgi-bin/message/template/send"
+    account = make_standard_account(sandbox, quotas={custom: 1, template: 5})
+    sandbox.set_clock("2026-08-05T10:00:00+08:00")
+    fan = account.openids[0]
+    sandbox.event(account.appid, fan, "text")
+    message = {"touser": fan, "msgtype": "text", "text": {"content": "您好"}}
+    assert account.call(custom, message)["errcode"] == 0
+    assert_error(account.call(custom, message), 45009)
+    assert account.template_send(fan, ORDER_PAID)["errcode"] == 0
+    clear = {"cgi_path": custom}
+    assert account.call("/cgi-bin/openapi/quota/clear", clear) == {"errcode": 0, "errmsg": "ok"}
+    assert quota(account, custom)["quota"] == {"daily_limit": 1, "used": 0, "remain": 1}
+    assert quota(account, template)["quota"]["used"] == 1  # the other APIs keep their count
+    assert account.call(custom, message)["errcode"] == 0
+    assert_error(account.call("/cgi-bin/openapi/quota/clear", {"cgi_path": "cgi-bin/x"}), 76003)
+    assert_error(account.call("/cgi-bin/openapi/quota/clear", {}), 76003)
+    assert_error(account.call("/cgi-bin/openapi/quota/clear", {"cgi_path": "/cgi-bin/nothing/here"}), 76021)
+    for _ in range(49):
+        assert account.call("/cgi-bin/openapi/quota/clear", clear)["errcode"] == 0
+    over = account.call("/cgi-bin/openapi/quota/clear", clear)
+    assert_error(over, 48006)
+    assert over["errmsg"].startswith("forbid to clear quota because of reaching the limit")
+    assert account.call("/cgi-bin/clear_quota", {"appid": account.appid})["errcode"] == 0  # a budget of its own
+    sandbox.set_clock("2026-09-01T00:00:01+08:00")
+    assert account.call("/cgi-bin/openapi/quota/clear", clear)["errcode"] == 0
+
+
+def test_quota_clear_of_mass_send_clears_the_shared_counter(sandbox):
+    account = make_standard_account(sandbox, quotas={"/cgi-bin/message/mass/sendall": 1})
+    body = {"touser": account.openids[:2], "msgtype": "text", "text": {"content": "x"}}
+    assert account.call("/cgi-bin/message/mass/send", body)["errcode"] == 0
+    assert_error(account.call("/cgi-bin/message/mass/send", body), 45009)
+    cleared = account.call("/cgi-bin/openapi/quota/clear", {"cgi_path": "/cgi-bin/message/mass/send"})
+    assert cleared["errcode"] == 0
+    assert quota(account, "/cgi-bin/message/mass/sendall")["quota"]["used"] == 0
+    assert account.call("/cgi-bin/message/mass/send", body)["errcode"] == 0

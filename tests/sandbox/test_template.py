@@ -35,9 +35,12 @@ def test_emoji_are_stripped_and_long_things_truncated(service_account):
 
 
 def test_only_verified_service_accounts(sandbox):
-    for overrides in ({"verified": False}, {"type": "subscription"}):
+    for overrides in ({"verified": False}, {"type": "subscription"}, {"type": "subscription", "verified": False}):
         account = make_standard_account(sandbox, **overrides)
-        assert_error(account.template_send(account.openids[0], ORDER_PAID), 48001)
+        refused = account.template_send(account.openids[0], ORDER_PAID)
+        assert_error(refused, 48001)
+        assert refused["errmsg"].startswith("api unauthorized rid: ")
+        assert account.inbox(account.openids[0]) == []
 
 
 def test_recipient_and_template_errors(service_account, sandbox):

@@ -115,6 +115,24 @@ def test_token_problems_on_api_calls(service_account, sandbox):
     assert newest not in (token, fresh) and "tags" in tags(service_account, newest)
 
 
+def test_error_texts_as_wechat_words_them_now(service_account, sandbox):
+    stale = service_account.token()
+    sandbox.invalidate_tokens(service_account.appid)
+    answer = tags(service_account, stale)
+    assert_error(answer, 40001)
+    assert answer["errmsg"].startswith(
+        "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken,"
+        " more details at https://mmbizurl.cn/s/JtxxFh33r rid: "
+    )
+    fresh = service_account.token()
+    sandbox.update_account(service_account.appid, ip_whitelist=["10.1.2.3"])
+    for refused in (stable(service_account), classic(service_account), tags(service_account, fresh)):
+        assert_error(refused, 40164)
+        assert refused["errmsg"].startswith("invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist rid: ")
+    sandbox.update_account(service_account.appid, ip_whitelist=["10.1.2.3", "127.0.0.1"])
+    assert "tags" in tags(service_account, fresh)
+
+
 def test_error_shape_bad_json_empty_body_and_unicode_escapes(service_account):
     token = service_account.token()
     url = f"{service_account.base_url}/cgi-bin/message/custom/send"
