@@ -83,7 +83,10 @@ def bench_world(fans: int, store: str | None = None, extra: dict | None = None):
         os.environ["AIRFLOW_CONN_WECHAT_STORE"] = json.dumps(store_connection(store_url))
         from airflow.utils import db
 
+        from wechat_campaigns.store.db import upgrade
+
         db.resetdb()
+        upgrade(store_url)  # as `wechat-campaigns migrate` would: a configured store is not migrated by tasks
         yield admin, store_url
     finally:
         server.stop()

@@ -42,10 +42,9 @@ def capped_receipts(count: int) -> list[dict]:
 def one_run(fans: int, capped: int) -> dict:
     with bench_world(fans) as (admin, store_url):
         if capped:
-            from wechat_campaigns.store.db import engine_for, upgrade
+            from wechat_campaigns.store.db import engine_for
             from wechat_campaigns.store.fans import add_receipts
 
-            upgrade(store_url)
             add_receipts(engine_for(store_url), APPID, capped_receipts(capped))
         conf = {"message_type": "mass", "tag": "crowd", "text": "双十二预告：全场满 199 减 30。"}
         run, seconds = run_campaign(conf)

@@ -23,8 +23,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .campaigns.sent import delivery, recipient
+from .campaigns.sent import delivery, display_status, recipient
 from .domain.clock import SHANGHAI
+from .integration.run_states import airflow_states, state_of
 from .store import history, ledger
 from .store.db import SchemaMismatch, StoreNotConfigured, engine_for, ready, upgrade
 
@@ -121,6 +122,7 @@ def _history(args: argparse.Namespace, url: str) -> int:
     if args.run:
         return _show_run(args, engine)
     runs = history.list_runs(engine, limit=args.limit, filters={"kind": args.kind, "status": args.status})
+    _add_display_status(runs)
     for run in runs:
         _add_delivery(engine, run)
     if args.json:
@@ -144,7 +146,7 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
         "kind": run.get("kind"),
         "content": run.get("content"),
         "audience": run.get("audience"),
-        "status": run.get("status"),
+        "status": _status_word(run),
         "fans": counts.get("audience", ""),
         "eligible": counts.get("eligible", ""),
         "sent": sent,
@@ -154,6 +156,18 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
         "WeChat sent/filtered": f"{report['sent']}/{report['filter']}" if report.get("jobs_reported") else "",
         "delivered": _delivered(run.get("delivery")),
     }
+
+
+def _add_display_status(runs: list[dict[str, Any]]) -> None:
+    """The status as the Sent page shows it: a scheduled run cancelled in Airflow is ``cancelled``."""
+    states = airflow_states(runs)
+    for run in runs:
+        run["display_status"] = display_status(run, state_of(run, states))
+
+
+def _status_word(run: dict[str, Any]) -> str:
+    status = run.get("display_status") or run.get("status") or ""
+    return "planned (dry run)" if status == "dry_run" else status
 
 
 def _delivered(summary: dict[str, Any] | None) -> str:
@@ -185,6 +199,7 @@ def _show_run(args: argparse.Namespace, engine) -> int:
         return 1
     rows = ledger.recipients_page(engine, run["run_key"], limit=args.limit, status=args.recipient_status)
     recipients = [recipient(row) for row in rows]
+    _add_display_status([run])
     _add_delivery(engine, run)
     if args.json:
         print(json.dumps({"run": run, "recipients": recipients}, ensure_ascii=False, indent=2, default=str))

@@ -173,3 +173,33 @@ def test_out_of_range_pages_and_dates_get_400_naming_the_parameter(sent, params,
         answer = session.get(base + path, params=params, timeout=10)
         assert answer.status_code == 400 and named in answer.json()["detail"], answer.text
     assert session.get(f"{base}/openapi.json", timeout=10).status_code == 404
+
+
+def test_a_customer_service_run_names_the_window_rules_that_left_a_fan_out(api_server, callback_campaign):
+    """Today's rules (since August 2023): a fan's message opens a window, a payment no longer does; the
+    history, the API and the page (in both languages) say which rules decided."""
+    from tests.e2e.test_callbacks import wait_for_pushes
+
+    campaign = callback_campaign("plain")
+    admin, appid = campaign.account.admin, campaign.account.appid
+    admin.event(appid, FANS[0], "text", content="还有优惠吗")
+    admin.event(appid, FANS[1], "payment")
+    wait_for_pushes(admin, appid, 2)
+    run = campaign.run(
+        message_type="customer_service", wechat_conn_id=campaign.conn_id, openids=FANS[:2], text="有的！"
+    )
+    assert run.state == "success", campaign.task_states(run)
+    assert campaign.received("customer_service") == {FANS[0]: 1}
+    counts = campaign.history(run)["counts"]
+    assert (counts["reasons"], counts["cs_rules"]) == ({"excluded:opens_no_window": 1}, "2023-08")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_server.token()}"
+    base, key = api_server.url + "/wechat/sent", f"{run.dag_id}/{run.run_id}"
+    detail = session.get(f"{base}/api/run", params={"key": key}, timeout=10).json()
+    assert [(r["status"], r["reason"], r["count"]) for r in detail["reasons"]] == [("excluded", "opens_no_window", 1)]
+    for accept, words in (
+        ("en", ["a payment or complaint opens no window", "Customer-service window rules:", "rules since August 2023"]),
+        ("zh-CN", ["支付或维权已不再开启客服窗口", "客服消息窗口规则: 微信 2023 年 8 月起的规则"]),
+    ):
+        page = session.get(f"{base}/run", params={"key": key}, headers={"Accept-Language": accept}, timeout=10).text
+        assert all(word in page for word in words), accept

@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import pytest
-
 from tests.conftest import ROOT
 from wechat_campaigns.integration.accounts import POOL_NAME_MAX, account_pool
 
@@ -44,28 +42,6 @@ def test_a_declared_campaign_sends_in_its_accounts_pool(airflow_db, tmp_path, mo
     assert bag.get_dag("wechat_campaign__default_digest").get_task("send").pool == form_default
     hand = DagBag(dag_folder=str(ROOT / "dags" / "wechat_campaign.py")).get_dag("wechat_campaign")
     assert hand.get_task("send").pool == "wechat_api"  # chosen per run by the policy
-
-
-@pytest.fixture(scope="module")
-def scheduler_dags(airflow_db):
-    """The project's DAGs serialized into the metadata database, as the dag-processor writes them."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models.dagbag import DBDagBag
-    from airflow.utils.session import create_session
-
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db()
-    for bundle in manager.get_all_dag_bundles():
-        bundle.initialize()
-        bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
-        sync_bag_to_db(bag, bundle.name, bundle.version)
-
-    def get(dag_id: str):
-        with create_session() as session:
-            return DBDagBag().get_latest_version_of_dag(dag_id, session=session)
-
-    return get
 
 
 def expanded_send_pools(dag, session, conf: dict | None, slices: int = 2) -> dict[str, str]:

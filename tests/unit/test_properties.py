@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from wechat_campaigns.domain.clock import SHANGHAI, next_midnight, shanghai_day, shanghai_month
 from wechat_campaigns.domain.eligibility import (
-    KF_WINDOWS,
+    CS_RULES,
     MASS_MONTHLY_CAP,
     FanFacts,
     Window,
@@ -84,16 +84,18 @@ windows = st.dictionaries(
 )
 
 
-@given(windows, st.sampled_from(BOUNDARIES))
-def test_customer_service_goes_out_only_inside_an_open_window_with_allowance(opened, now):
+@given(windows, st.sampled_from(BOUNDARIES), st.sampled_from(CS_RULES))
+def test_customer_service_goes_out_only_inside_an_open_window_with_allowance(opened, now, rules):
+    """Under every rule set: only an interaction the set counts opens a window (today's: not a payment)."""
     fan = FanFacts(
         "o" * 28,
         windows={cls: Window(now - timedelta(seconds=ago), sent) for cls, (ago, sent) in opened.items()},
     )
-    allowed = exclusion(MessageKind.CUSTOMER_SERVICE, fan, now) is None
+    allowed = exclusion(MessageKind.CUSTOMER_SERVICE, fan, now, rules) is None
     has_room = any(
-        ago < KF_WINDOWS[cls].duration.total_seconds()
-        and (KF_WINDOWS[cls].limit is None or sent < KF_WINDOWS[cls].limit)
+        cls in rules.windows
+        and ago < rules.windows[cls].duration.total_seconds()
+        and (rules.windows[cls].limit is None or sent < rules.windows[cls].limit)
         for cls, (ago, sent) in opened.items()
     )
     assert allowed == has_room

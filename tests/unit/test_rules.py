@@ -6,6 +6,8 @@ import pytest
 
 from wechat_campaigns.domain.clock import SHANGHAI, next_midnight, shanghai_day, shanghai_month
 from wechat_campaigns.domain.eligibility import (
+    CS_RULES_BY_NAME,
+    CURRENT_CS_RULES,
     FanFacts,
     Reason,
     Window,
@@ -16,6 +18,7 @@ from wechat_campaigns.domain.eligibility import (
 from wechat_campaigns.domain.errors import Action, WeChatError, classify
 from wechat_campaigns.domain.plan import batch_count, batch_of, clientmsgid, owns, slices, template_client_msg_id
 from wechat_campaigns.domain.render import RenderError, compile_text
+from wechat_campaigns.domain.settings import BY_NAME
 from wechat_campaigns.domain.spec import MessageKind
 from wechat_campaigns.domain.templates import template_fields
 
@@ -58,11 +61,34 @@ def window(cls, ago, sent=0):
         (window(WindowClass.MENU, timedelta(seconds=30)), None),
         (window(WindowClass.MENU, timedelta(minutes=2)), Reason.OUTSIDE_48H),  # a click answers for one minute
         (window(WindowClass.SUBSCRIBE, timedelta(seconds=59), sent=3), Reason.WINDOW_QUOTA),
-        (window(WindowClass.PAYMENT, timedelta(hours=40), sent=500), None),  # payment windows have no limit
+        # since August 2023 a payment or a rights complaint opens no window, and the reason says so
+        (window(WindowClass.PAYMENT, timedelta(hours=40)), Reason.OPENS_NO_WINDOW),
+        (window(WindowClass.RIGHTS_COMPLAINT, timedelta(hours=1)), Reason.OPENS_NO_WINDOW),
+        ({**window(WindowClass.PAYMENT, timedelta(hours=1)), **window(WindowClass.SCAN, timedelta(seconds=10))}, None),
     ],
 )
 def test_customer_service_window(windows, reason):
     assert exclusion(CS, fan(windows=windows), NOW) == reason
+
+
+@pytest.mark.parametrize(
+    ("windows", "reason"),
+    [
+        (window(WindowClass.MESSAGE, timedelta(hours=1), sent=19), None),  # 20 in 48 h then
+        (window(WindowClass.MESSAGE, timedelta(hours=1), sent=20), Reason.WINDOW_QUOTA),
+        (window(WindowClass.PAYMENT, timedelta(hours=40), sent=19), None),
+        (window(WindowClass.PAYMENT, timedelta(hours=49)), Reason.OUTSIDE_48H),
+    ],
+)
+def test_an_account_may_keep_the_rules_of_june_2021(windows, reason):
+    assert exclusion(CS, fan(windows=windows), NOW, CS_RULES_BY_NAME["2021-06"]) == reason
+
+
+def test_todays_rules_are_the_default_and_each_rule_set_is_a_choice_of_the_connection():
+    assert CURRENT_CS_RULES.name == "2023-08" and CURRENT_CS_RULES.in_force_from.isoformat() == "2023-08-01"
+    assert BY_NAME["cs_rules"].default == CURRENT_CS_RULES.name
+    assert set(BY_NAME["cs_rules"].choices or ()) == set(CS_RULES_BY_NAME)
+    assert WindowClass.PAYMENT not in CURRENT_CS_RULES.windows
 
 
 def test_any_open_window_with_allowance_left_will_do():
@@ -134,3 +160,13 @@ def test_error_taxonomy():
     assert classify(123456).action is Action.CAMPAIGN  # unknown: stop and ask a human
     error = WeChatError(40001, "invalid credential rid: 6530f9c7-22efcc6d-303033a5")
     assert error.rid == "6530f9c7-22efcc6d-303033a5" and error.action is Action.REFRESH_TOKEN
+
+
+def test_a_refused_ip_and_a_missing_permission_say_what_to_do():
+    refused = WeChatError(40164, "invalid ip 47.96.1.2 ipv6 ::ffff:47.96.1.2, not in whitelist rid: 1-2-3")
+    assert "invalid ip 47.96.1.2" in str(refused) and "IP whitelist (MP backend: 设置与开发 → 基本配置" in str(refused)
+    unauthorized = WeChatError(48001, "api unauthorized rid: 1-2-3")
+    assert unauthorized.action is Action.CONFIG  # it stops the campaign: never taken for a stale token
+    assert "not a token problem" in str(unauthorized) and "接口权限" in str(unauthorized)
+    stale = WeChatError(40001, "invalid credential, could get access_token by getStableAccessToken rid: 1-2-3")
+    assert stale.action is Action.REFRESH_TOKEN and stale.rid == "1-2-3"

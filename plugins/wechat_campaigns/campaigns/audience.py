@@ -61,7 +61,7 @@ def filter_eligible(run: CampaignRun) -> dict[str, int]:
         facts = fan_facts(run.engine, run.appid, chunk, spec.kind, now)
         outcomes = []
         for openid in chunk:
-            reason = exclusion(spec.kind, facts[openid], now)
+            reason = exclusion(spec.kind, facts[openid], now, run.cs_rules)
             if reason is None and in_holdout(run.run_key, openid, spec.holdout_percent):
                 reason = Reason.HOLDOUT
             if reason is None and room is not None and eligible >= room:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from ..domain import paths
 from ..domain.account import AccountSettings
+from ..domain.eligibility import CS_RULES_BY_NAME, WindowRules
 from ..domain.spec import CampaignSpec, MessageKind
 from ..store import quotas
 from ..store.db import engine_for
@@ -55,6 +56,11 @@ class CampaignRun:
     @property
     def api(self) -> str:
         return API_OF_KIND[self.spec.kind]
+
+    @property
+    def cs_rules(self) -> WindowRules:
+        """The customer-service window rules the account's connection names (today's by default)."""
+        return CS_RULES_BY_NAME[self.settings.cs_rules]
 
     @property
     def daily_quota(self) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from ..domain.eligibility import Reason
 from ..domain.errors import RECIPIENT_REASONS
+from ..domain.spec import MessageKind
 from ..store import history, ledger
 from .run import CampaignRun
 from .validation import describe
@@ -35,6 +36,8 @@ def write_history(run: CampaignRun, audience: dict[str, Any] | None, stopped: St
         raise RunFailed(f"campaign rejected: {row.get('error')}")
     by_status, by_reason = ledger.counts(run.engine, run.run_key)
     counts = _counts(by_status, by_reason, audience or {})
+    if run.kind is MessageKind.CUSTOMER_SERVICE:  # the window rules that decided who was left out
+        counts["cs_rules"] = run.cs_rules.name
     problem: str | None
     if stopped is not None:
         status, problem = _stopped_before_sending(row, stopped)

@@ -57,6 +57,7 @@ class AccountSettings:
     # waiting on one call at a time could not reach the rate limit.
     send_concurrency: int = _default("send_concurrency")
     retry_max_wait: float = float(_default("retry_max_wait"))  # the longest pause before retrying a call
+    cs_rules: str = _default("cs_rules")  # which of WeChat's customer-service rule sets (domain.eligibility)
     daily_quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_QUOTAS))
 
     def daily_quota(self, path: str) -> int | None:

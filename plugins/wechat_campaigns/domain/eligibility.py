@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from .spec import MessageKind
@@ -29,6 +29,7 @@ class Reason(StrEnum):
     BLOCKED = "blocked"  # refuses template messages
     MONTHLY_CAP = "monthly_cap"
     OUTSIDE_48H = "outside_48h"  # no open customer-service window
+    OPENS_NO_WINDOW = "opens_no_window"  # only a payment or a complaint, which open none under today's rules
     WINDOW_QUOTA = "window_quota"  # window open, but its message allowance is used up
     QUOTA_EXHAUSTED = "quota_exhausted"
     HOLDOUT = "holdout"  # kept back as the control group
@@ -52,16 +53,53 @@ class WindowRule:
     limit: int | None  # messages we may send inside the window; None = no limit
 
 
-# The current service-account rules (WeChat's customer-service message guide, 客服消息). Only "message"
-# windows last 48 hours; a menu click, a follow or a QR scan lets the account answer 3 times within a minute.
-KF_WINDOWS: Mapping[WindowClass, WindowRule] = {
-    WindowClass.MESSAGE: WindowRule(timedelta(hours=48), 5),
-    WindowClass.MENU: WindowRule(timedelta(minutes=1), 3),
-    WindowClass.SUBSCRIBE: WindowRule(timedelta(minutes=1), 3),
-    WindowClass.SCAN: WindowRule(timedelta(minutes=1), 3),
-    WindowClass.PAYMENT: WindowRule(timedelta(hours=48), None),
-    WindowClass.RIGHTS_COMPLAINT: WindowRule(timedelta(hours=48), 20),
-}
+@dataclass(frozen=True)
+class WindowRules:
+    """WeChat's customer-service rules from the day they came into force: which interactions open a window,
+    for how long and for how many messages. An interaction of a class not listed opens none."""
+
+    name: str  # what an account's cs_rules setting names
+    in_force_from: date
+    said: str  # the rule in words, for the history and the Sent page
+    windows: Mapping[WindowClass, WindowRule]
+
+
+_A_MINUTE_OF_THREE = WindowRule(timedelta(minutes=1), 3)  # a menu click, a follow or a QR scan
+CS_RULES: tuple[WindowRules, ...] = (
+    WindowRules(
+        "2021-06",
+        date(2021, 6, 1),
+        "WeChat's rules of June 2021: a fan's message opens 20 messages in 48 h, a payment or a rights complaint "
+        "20 in 48 h, a menu click, a follow or a QR scan 3 in 1 minute",
+        {
+            WindowClass.MESSAGE: WindowRule(timedelta(hours=48), 20),
+            WindowClass.MENU: _A_MINUTE_OF_THREE,
+            WindowClass.SUBSCRIBE: _A_MINUTE_OF_THREE,
+            WindowClass.SCAN: _A_MINUTE_OF_THREE,
+            WindowClass.PAYMENT: WindowRule(timedelta(hours=48), 20),
+            WindowClass.RIGHTS_COMPLAINT: WindowRule(timedelta(hours=48), 20),
+        },
+    ),
+    # WeChat's announcement of 30 May 2023, rolled out by August 2023; the service-account customer-service
+    # API page lists these four openings only.
+    WindowRules(
+        "2023-08",
+        date(2023, 8, 1),
+        "WeChat's rules since August 2023: a fan's message opens 5 messages in 48 h, a menu click, a follow or a "
+        "QR scan 3 in 1 minute; a payment or a rights complaint opens none",
+        {
+            WindowClass.MESSAGE: WindowRule(timedelta(hours=48), 5),
+            WindowClass.MENU: _A_MINUTE_OF_THREE,
+            WindowClass.SUBSCRIBE: _A_MINUTE_OF_THREE,
+            WindowClass.SCAN: _A_MINUTE_OF_THREE,
+        },
+    ),
+)
+CURRENT_CS_RULES = max(CS_RULES, key=lambda rules: rules.in_force_from)
+CS_RULES_BY_NAME: Mapping[str, WindowRules] = {rules.name: rules for rules in CS_RULES}
+KF_WINDOWS = CURRENT_CS_RULES.windows
+# How far back an interaction may still open a window under some rule set (what the store reads).
+LONGEST_WINDOW = max(rule.duration for rules in CS_RULES for rule in rules.windows.values())
 
 # Interaction kinds as callbacks and imports name them -> the window they open. VIEW (link menu) and
 # LOCATION reports open none.
@@ -93,22 +131,26 @@ class FanFacts:
     windows: Mapping[WindowClass, Window] = field(default_factory=dict)
 
 
-def window_state(fan: FanFacts, now: datetime, rules: Mapping[WindowClass, WindowRule] = KF_WINDOWS) -> Reason | None:
+def window_state(fan: FanFacts, now: datetime, rules: WindowRules = CURRENT_CS_RULES) -> Reason | None:
     """None if a customer-service message may go out now; else why not."""
     open_windows = [
-        (rules[cls], window)
+        (rules.windows[cls], window)
         for cls, window in fan.windows.items()
-        if window.opened_at <= now < window.opened_at + rules[cls].duration
+        if cls in rules.windows and window.opened_at <= now < window.opened_at + rules.windows[cls].duration
     ]
     if not open_windows:
-        return Reason.OUTSIDE_48H
+        counted_once = any(cls not in rules.windows for cls in fan.windows)  # e.g. a payment, before 2023-08
+        return Reason.OPENS_NO_WINDOW if counted_once else Reason.OUTSIDE_48H
     if all(rule.limit is not None and window.sent >= rule.limit for rule, window in open_windows):
         return Reason.WINDOW_QUOTA
     return None
 
 
-def exclusion(kind: MessageKind, fan: FanFacts, now: datetime) -> Reason | None:
-    """Why ``fan`` may not receive a ``kind`` message now, or None if they may."""
+def exclusion(
+    kind: MessageKind, fan: FanFacts, now: datetime, cs_rules: WindowRules = CURRENT_CS_RULES
+) -> Reason | None:
+    """Why ``fan`` may not receive a ``kind`` message now, or None if they may (customer-service windows by
+    ``cs_rules``)."""
     if fan.subscribed is False:
         return Reason.UNSUBSCRIBED
     if fan.blacklisted:
@@ -120,7 +162,7 @@ def exclusion(kind: MessageKind, fan: FanFacts, now: datetime) -> Reason | None:
     if kind is MessageKind.TEMPLATE and fan.blocks_templates:
         return Reason.BLOCKED
     if kind is MessageKind.CUSTOMER_SERVICE:
-        return window_state(fan, now)
+        return window_state(fan, now, cs_rules)
     return None
 
 

@@ -30,7 +30,13 @@ class ErrorKind:
     reason: str  # short name shown in the history ("outside_48h", "quota_exhausted", ...)
     meaning: str  # one line for the operator
     wait_seconds: float = 0.0  # minimum pause before a retry, where WeChat prescribes one
+    advice: str = ""  # what the operator does about it, added to the error's message
 
+
+_WHITELIST = (
+    "add the address WeChat names to the account's IP whitelist "
+    "(MP backend: 设置与开发 → 基本配置 → IP白名单; the egress proxy's address, if calls go through one)"
+)
 
 _KINDS: dict[int, ErrorKind] = {
     -1: ErrorKind(Action.RETRY, "system_busy", "WeChat is busy; retry with backoff"),
@@ -68,8 +74,8 @@ _KINDS: dict[int, ErrorKind] = {
     40008: ErrorKind(Action.CONFIG, "invalid_message_type", "invalid message type"),
     40013: ErrorKind(Action.CONFIG, "invalid_appid", "AppID is wrong"),
     40125: ErrorKind(Action.CONFIG, "invalid_secret", "AppSecret is wrong"),
-    40164: ErrorKind(Action.CONFIG, "ip_not_whitelisted", "caller IP not in the API whitelist"),
-    61004: ErrorKind(Action.CONFIG, "ip_not_whitelisted", "caller IP not in the API whitelist"),
+    40164: ErrorKind(Action.CONFIG, "ip_not_whitelisted", "caller IP not in the API whitelist", advice=_WHITELIST),
+    61004: ErrorKind(Action.CONFIG, "ip_not_whitelisted", "caller IP not in the API whitelist", advice=_WHITELIST),
     40243: ErrorKind(Action.CONFIG, "secret_frozen", "AppSecret is frozen"),
     40032: ErrorKind(Action.CONFIG, "invalid_openid_list", "openid list size out of range"),
     41001: ErrorKind(Action.CONFIG, "token_missing", "access_token missing"),
@@ -79,7 +85,13 @@ _KINDS: dict[int, ErrorKind] = {
     45083: ErrorKind(Action.CONFIG, "invalid_speed", "mass speed out of range 0..4"),
     45084: ErrorKind(Action.CONFIG, "invalid_speed", "mass speed missing"),
     47001: ErrorKind(Action.CONFIG, "bad_request_format", "malformed JSON/XML"),
-    48001: ErrorKind(Action.CONFIG, "api_unauthorized", "the account has no permission for this API"),
+    48001: ErrorKind(
+        Action.CONFIG,
+        "api_unauthorized",
+        "the account has no permission for this API",
+        advice="the account may not call this API (not a token problem): check its type, verification and the "
+        "interface permissions in the MP backend (设置与开发 → 接口权限)",
+    ),
     48004: ErrorKind(Action.CONFIG, "api_forbidden", "the API is banned for this account"),
     48006: ErrorKind(Action.CONFIG, "clear_quota_limit", "quota resets used up this month"),
 }
@@ -114,7 +126,8 @@ class WeChatError(Exception):
         self.path = path
         self.payload = payload or {}  # the whole answer: 45065 carries the existing msg_id
         self.kind = classify(errcode)
-        super().__init__(f"WeChat {path or 'API'} errcode {errcode}: {errmsg}")
+        advice = f" — {self.kind.advice}" if self.kind.advice else ""
+        super().__init__(f"WeChat {path or 'API'} errcode {errcode}: {errmsg}{advice}")
 
     @property
     def action(self) -> Action:

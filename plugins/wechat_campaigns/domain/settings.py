@@ -199,6 +199,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "cs_rules",
+        "Customer-service rules",
+        "Which of WeChat's customer-service window rules to apply: 2023-08 (today's: a payment or a complaint "
+        "opens no window, a message 5 in 48 h) or 2021-06 (the earlier ones).",
+        "string",
+        "2023-08",
+        choices=("2021-06", "2023-08"),  # domain.eligibility.CS_RULES, by name
+    ),
+    Setting(
         "proxy",
         "Egress proxy",
         "The forward proxy every WeChat API call goes through (WeChat answers only whitelisted IPs, often the "

@@ -30,7 +30,6 @@ from ..wechat.client import DEFAULT_BASE_URL, WeChatClient
 from ..wechat.ratelimit import CallSpacing, TokenBucket
 
 DEFAULT_STORE_CONN_ID = "wechat_store"
-IP_NOT_WHITELISTED = 40164
 log = logging.getLogger(__name__)
 
 _QUOTA_EXTRAS = {
@@ -110,15 +109,8 @@ class WeChatHook(BaseHook):
         try:
             self.client.check_credentials()  # a token another worker cached must not vouch for this secret
             tags = self.client.list_tags()
-        except WeChatError as exc:
-            if exc.errcode == IP_NOT_WHITELISTED:
-                return False, (
-                    f"WeChat refused calls from this server's IP address ({exc}): add the address to the account's "
-                    "IP whitelist (MP backend: 设置与开发 → 基本配置 → IP白名单)"
-                )
-            return False, str(exc)
-        except (WeChatTransportError, ValueError, SchemaMismatch, StoreNotConfigured) as exc:
-            return False, str(exc)
+        except (WeChatError, WeChatTransportError, ValueError, SchemaMismatch, StoreNotConfigured) as exc:
+            return False, str(exc)  # a refused IP's error names the address and where to whitelist it
         return True, f"Connected to {self.client.appid}: {len(tags)} fan tags"
 
 
@@ -144,6 +136,7 @@ def account_settings(conn) -> AccountSettings:
         send_slots=values["send_slots"],
         send_concurrency=values["send_concurrency"],
         retry_max_wait=float(values["retry_max_wait"]),
+        cs_rules=values["cs_rules"],
         daily_quotas=quotas,
     )
 

@@ -41,7 +41,8 @@ from ..domain.clock import SHANGHAI, parse_local_datetime
 from ..store import history, ledger
 from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
 from .hook import ready_store
-from .sent_labels import LABELS, language, reason_label
+from .run_states import airflow_states, state_of
+from .sent_labels import LABELS, language, reason_label, rules_said
 
 PAGE_SIZE = 50
 
@@ -111,31 +112,6 @@ def _engine():
     return engine_for(ready_store())
 
 
-def _airflow_states(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Airflow's own state of runs that have not finished by our history (to tell a cancelled scheduled run)."""
-    open_runs = [
-        row["dag_run_id"] for row in rows if row.get("status") in ("scheduled", "sending") and row.get("dag_run_id")
-    ]
-    if not open_runs:
-        return {}
-    try:
-        import sqlalchemy as sa
-        from airflow.models.dagrun import DagRun
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            found = session.execute(sa.select(DagRun.run_id, DagRun.state).where(DagRun.run_id.in_(open_runs))).all()
-        return {run_id: str(state) for run_id, state in found}
-    except Exception:  # the history must show even if Airflow's database does not answer
-        return {}
-
-
-def _state_of(row: dict[str, Any], states: dict[str, str]) -> str | None:
-    """Airflow's state of the row's run, when _airflow_states found it."""
-    run_id = row.get("dag_run_id")
-    return states.get(run_id) if isinstance(run_id, str) else None
-
-
 def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
     def epoch(value: str | None, days: int = 0) -> float | None:
         if not value:
@@ -158,9 +134,9 @@ def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
 def _run_list(filters: dict[str, Any], page: int, status: str | None, reader: DagReader) -> list[dict[str, Any]]:
     filters = {**filters, "dag_ids": sorted(reader.readable(set(history.dag_ids(_engine()))))}
     rows = history.list_runs(_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
-    states = _airflow_states(rows)
+    states = airflow_states(rows)
     for row in rows:
-        row["display_status"] = display_status(row, _state_of(row, states))
+        row["display_status"] = display_status(row, state_of(row, states))
     if status == "cancelled":
         rows = [row for row in rows if row["display_status"] == "cancelled"]
     return rows
@@ -173,13 +149,14 @@ def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
     finished = bool(row.get("counts"))
     live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
     reported = ledger.delivery_counts(_engine(), key) if row.get("kind") == "template" else {}
-    row["display_status"] = display_status(row, _state_of(row, _airflow_states([row])))
+    row["display_status"] = display_status(row, state_of(row, airflow_states([row])))
     if reported:
         row["delivery"] = delivery(reported)
     return {
         "run": row,
         "funnel": funnel(row, live_status, row["delivery"]["delivered"] if reported else None),
         "reasons": sorted(reasons(row, live_reasons) + delivery_reasons(reported), key=lambda r: -r["count"]),
+        "cs_rules": (row.get("counts") or {}).get("cs_rules"),
         "airflow_url": f"/dags/{quote(row.get('dag_id') or '')}/runs/{quote(row.get('dag_run_id') or '', safe='')}",
     }
 
@@ -214,6 +191,7 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
         "t": words,
         "label": lambda key: words.get(key, key),
         "why": lambda reason: reason_label(reason, lang),
+        "rules_said": lambda name: rules_said(name, lang),
         "delivery_label": lambda status: _delivery_label(status, words, lang),
         "when": _when,
         "quote": lambda value: quote(str(value), safe=""),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..domain.eligibility import CS_RULES_BY_NAME
+
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Sent messages",
@@ -60,6 +62,7 @@ LABELS: dict[str, dict[str, str]] = {
         "excluded": "left out",
         "planned": "planned",
         "not_delivered": "not delivered",
+        "cs_rules": "Customer-service window rules",
     },
     "zh": {
         "title": "已发送",
@@ -118,13 +121,27 @@ LABELS: dict[str, dict[str, str]] = {
         "excluded": "未发送",
         "planned": "计划发送",
         "not_delivered": "未送达",
+        "cs_rules": "客服消息窗口规则",
     },
+}
+
+# domain.eligibility.CS_RULES in Chinese, by name (English: each rule set's own words)
+CS_RULES_ZH = {
+    "2021-06": (
+        "微信 2021 年 6 月的规则：粉丝发消息后 48 小时内可发 20 条，支付或维权后 48 小时内 20 条，"
+        "点击菜单、关注或扫码后 1 分钟内 3 条"
+    ),
+    "2023-08": (
+        "微信 2023 年 8 月起的规则：粉丝发消息后 48 小时内可发 5 条，点击菜单、关注或扫码后 1 分钟内 3 条；"
+        "支付和维权不再开启窗口"
+    ),
 }
 
 REASONS_ZH = {
     "monthly_cap": "本月已收满 4 条群发",
     "outside_48h": "不在 48 小时互动窗口内",
     "window_quota": "互动窗口内条数已用完",
+    "opens_no_window": "支付或维权已不再开启客服窗口（微信 2023 年 8 月起的规则）",
     "unsubscribed": "已取消关注",
     "blocked": "拒收模板消息",
     "blacklisted": "已被拉黑",
@@ -163,10 +180,22 @@ def language(accept_language: str | None) -> str:
 
 
 # English reasons read as their code with spaces, except where WeChat's word would puzzle a marketer.
-REASONS_EN = {"user_block": "refused templates after the send", "system_failed": "WeChat system failure"}
+REASONS_EN = {
+    "user_block": "refused templates after the send",
+    "system_failed": "WeChat system failure",
+    "opens_no_window": "a payment or complaint opens no window (WeChat's rules since August 2023)",
+}
 
 
 def reason_label(reason: str, lang: str) -> str:
     if lang == "zh":
         return REASONS_ZH.get(reason, reason)
     return REASONS_EN.get(reason, reason.replace("_", " "))
+
+
+def rules_said(name: str, lang: str) -> str:
+    """A customer-service rule set in the page's language."""
+    if lang == "zh":
+        return CS_RULES_ZH.get(name, name)
+    rules = CS_RULES_BY_NAME.get(name)
+    return rules.said if rules else name

@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..domain.clock import SHANGHAI, shanghai_month
-from ..domain.eligibility import INTERACTION_WINDOWS, KF_WINDOWS, FanFacts, Window
+from ..domain.eligibility import INTERACTION_WINDOWS, LONGEST_WINDOW, FanFacts, Window
 from ..domain.spec import MessageKind
 from .db import dialect_insert, insert_ignoring_duplicates, transaction, upsert
 from .ledger import SENDING, SENT, UNKNOWN
 from .schema import fan_tags, fans, interactions, mass_receipts, recipients, runs, tags
 
 IN_CHUNK = 5_000  # openids per IN (...) list: well under SQLite's bound-parameter limit (32,766)
-LONGEST_WINDOW = max(rule.duration for rule in KF_WINDOWS.values())
 
 
 def upsert_fans(bind: Engine | sa.Connection, appid: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -161,7 +161,7 @@ def _still_eligible(run: CampaignRun, openids: list[str]) -> list[str]:
     facts = fan_facts(run.engine, run.appid, openids, run.kind, now)
     outcomes = []
     for openid in openids:
-        reason = exclusion(run.kind, facts[openid], now)
+        reason = exclusion(run.kind, facts[openid], now, run.cs_rules)
         if reason is not None:
             outcomes.append(Outcome(openid, EXCLUDED, reason.value))
     ledger.record(run.engine, run.run_key, outcomes)
