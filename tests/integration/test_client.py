@@ -150,6 +150,21 @@ def test_media_drafts_and_quota(client, service_account):
     assert client.get_quota("/cgi-bin/message/mass/send").used == 0
 
 
+def test_one_apis_quota_is_reset_on_its_own_fifty_times_a_month(client, service_account):
+    for fan_ in service_account.openids[:2]:
+        client.send_template(fan_, service_account.template_id, ORDER_PAID, client_msg_id=f"q-{fan_}")
+    text = {"msgtype": "text", "text": {"content": "x"}}
+    client.send_mass_to_openids(service_account.openids[:2], text, clientmsgid="q")
+    client.clear_api_quota("/cgi-bin/message/template/send")
+    assert client.get_quota("/cgi-bin/message/template/send").used == 0
+    assert client.get_quota("/cgi-bin/message/mass/send").used == 1  # the other APIs keep their counts
+    for _ in range(49):
+        client.clear_api_quota("/cgi-bin/message/template/send")
+    with pytest.raises(WeChatError) as refused:
+        client.clear_api_quota("/cgi-bin/message/template/send")
+    assert refused.value.errcode == 48006 and refused.value.action is Action.CONFIG
+
+
 # -- errors and retries -----------------------------------------------------------------------------------
 
 

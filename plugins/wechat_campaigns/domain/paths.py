@@ -17,6 +17,7 @@ MESSAGE_MASS_SENDALL = "/cgi-bin/message/mass/sendall"
 MESSAGE_MASS_SPEED_GET = "/cgi-bin/message/mass/speed/get"
 MESSAGE_MASS_SPEED_SET = "/cgi-bin/message/mass/speed/set"
 MESSAGE_TEMPLATE_SEND = "/cgi-bin/message/template/send"
+OPENAPI_QUOTA_CLEAR = "/cgi-bin/openapi/quota/clear"
 OPENAPI_QUOTA_GET = "/cgi-bin/openapi/quota/get"
 STABLE_TOKEN = "/cgi-bin/stable_token"  # noqa: S105 (a path, not a secret)
 TAGS_CREATE = "/cgi-bin/tags/create"
