@@ -2,7 +2,8 @@
 
 - Messages and the events that open a customer-service window become interactions (with their time).
 - ``subscribe`` / ``unsubscribe`` follow or unfollow the fan.
-- ``MASSSENDJOBFINISH`` gives the run's WeChat-side counts; ``TEMPLATESENDJOBFINISH`` the recipient's delivery.
+- ``MASSSENDJOBFINISH`` gives the run's WeChat-side counts, and a job WeChat says failed makes its fans failed
+  and the run failed or partial; ``TEMPLATESENDJOBFINISH`` the recipient's delivery.
   A report that comes before its send's msg_id is written is kept and applied by the send (store.reports).
 - Everything is kept in ``callback_events`` once, in the push's own transaction: WeChat's retries (same MsgId,
   or same sender and CreateTime for events) hit the table's unique key and change nothing the second time.
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .domain.eligibility import INTERACTION_WINDOWS
-from .store import history, reports
+from .store import reports
 from .store.db import is_psycopg2, transaction
 from .store.fans import add_interactions, mark_fans
 from .wechat.callbacks import Push
@@ -151,11 +152,12 @@ def _apply_templates(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 
 
 def _apply_mass_reports(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Mass figures; a report whose job's msg_id is not written yet is kept as unmatched."""
+    """Mass figures, and what a failed job means for its fans and its run (store.reports.apply_mass_report); a
+    report whose job's msg_id is not written yet is kept as unmatched."""
     for row in rows:
         if row["event"] == reports.MASS_REPORT:
             figures = reports.mass_figures(row["payload"])
-            if history.record_mass_report(connection, row["appid"], row["msg_id"], figures) is None:
+            if reports.apply_mass_report(connection, row["appid"], row["msg_id"], figures) is None:
                 row["outcome"] = f"mass_report:{reports.UNMATCHED}"
 
 

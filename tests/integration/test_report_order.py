@@ -3,12 +3,17 @@ both databases; on PostgreSQL also with reports and sends racing in threads, as 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 
 import pytest
 import sqlalchemy as sa
 
+from wechat_campaigns.campaigns import summary
+from wechat_campaigns.campaigns.run import CampaignRun, utcnow
+from wechat_campaigns.domain.account import AccountSettings
+from wechat_campaigns.domain.spec import parse_campaign
 from wechat_campaigns.inbound import REPLAYED, record_push, record_pushes
 from wechat_campaigns.store import history, ledger, reports
 from wechat_campaigns.store.db import engine_for
@@ -26,11 +31,12 @@ def template_report(openid: str, msg_id: int, status: str = "success") -> bytes:
     ).encode()
 
 
-def mass_report(msg_id: int) -> bytes:
+def mass_report(msg_id: int, status: str = "send success", total: int = 10, filtered: int = 9, error: int = 0) -> bytes:
     return (
         f"<xml><FromUserName>mphelper</FromUserName><CreateTime>1764000000</CreateTime><MsgType>event</MsgType>"
-        f"<Event>MASSSENDJOBFINISH</Event><MsgID>{msg_id}</MsgID><Status>send success</Status>"
-        "<TotalCount>10</TotalCount><FilterCount>9</FilterCount><SentCount>9</SentCount><ErrorCount>0</ErrorCount></xml>"
+        f"<Event>MASSSENDJOBFINISH</Event><MsgID>{msg_id}</MsgID><Status>{status}</Status>"
+        f"<TotalCount>{total}</TotalCount><FilterCount>{filtered}</FilterCount>"
+        f"<SentCount>{filtered - error}</SentCount><ErrorCount>{error}</ErrorCount></xml>"
     ).encode()
 
 
@@ -97,6 +103,85 @@ def test_a_mass_report_that_beats_the_jobs_msg_id_is_applied_when_it_is_written(
     report = history.get_run(engine, RUN)["wechat_report"]
     assert (report["sent"], report["filter"], report["jobs_reported"]) == (9, 9, 1)
     assert record_push(engine, APPID, parse_xml(mass_report(777))) == "duplicate"
+
+
+def mass_run(store_url: str, fans: int = 4, msg_id: str = "777") -> CampaignRun:
+    """A mass run whose one job WeChat accepted (msg_id written, its fans sent), not given its verdict yet."""
+    spec = parse_campaign({"message_type": "mass", "tag": "vip", "text": "冬季上新"}, utcnow())
+    run = CampaignRun(RUN, spec, AccountSettings(appid=APPID), store_url, make_client=None)
+    history.save_run(run.engine, RUN, status="sending", kind="mass", appid=APPID)
+    ledger.add_recipients(run.engine, RUN, [fan(i) for i in range(fans)])
+    ledger.record(run.engine, RUN, [Outcome(fan(i), "sent", msg_id=msg_id) for i in range(fans)])
+    with run.engine.begin() as connection:
+        history.save_mass_job(connection, RUN, 0, clientmsgid="c0", msg_id=msg_id, recipients=fans)
+    return run
+
+
+def write_history(run: CampaignRun) -> tuple[str, str | None]:
+    with contextlib.suppress(summary.RunFailed):
+        summary.write_history(run, None)
+    row = history.get_run(run.engine, RUN)
+    return row["status"], row["error"]
+
+
+REFUSED = (
+    "0 of 4 sent; 4 not sent: mass_refused_by_admin ×4; WeChat reported mass job 777 err(40001) "
+    "(the administrator refused the send, API 群发保护): 0 of 4 sent, 4 failed"
+)
+PARTLY = "WeChat reported mass job 777 send success with errors: 3 of 4 sent, 1 failed"
+
+
+@pytest.mark.parametrize("verdict_first", [False, True], ids=["report first", "verdict first"])
+@pytest.mark.parametrize(
+    ("report", "status", "error", "by_status"),
+    [
+        (mass_report(777, "err(40001)", 4, 4, error=4), "failed", REFUSED, {"failed": 4}),
+        (mass_report(777, "send success", 4, 4, error=1), "partial", PARTLY, {"sent": 4}),
+        (mass_report(777, "send success", 5, 4), "completed", None, {"sent": 4}),  # one filtered: its own business
+    ],
+    ids=["refused", "partly", "filtered"],
+)
+def test_a_failed_mass_job_says_so_whether_its_report_comes_before_the_verdict_or_after(
+    any_store_url, verdict_first, report, status, error, by_status
+):
+    """A job WeChat reports reaching nobody fails its fans and the run; one with errors makes it partial. The
+    verdict is the same whichever comes first, and WeChat's retry of the push changes nothing."""
+    run = mass_run(any_store_url)
+    if verdict_first:
+        assert write_history(run) == ("completed", None)
+        assert record_push(run.engine, APPID, parse_xml(report)) == "mass_report"
+    else:
+        assert record_push(run.engine, APPID, parse_xml(report)) == "mass_report"
+        assert write_history(run) == (status, error)
+    assert record_push(run.engine, APPID, parse_xml(report)) == "duplicate"
+    row = history.get_run(run.engine, RUN)
+    assert (row["status"], row["error"], row["counts"]["status"]) == (status, error, by_status)
+    assert ledger.counts(run.engine, RUN)[0] == by_status
+    if status == "failed":
+        assert row["counts"]["reasons"] == {"failed:mass_refused_by_admin": 4}
+        assert set(campaign_ledger(run).values()) == {("failed", "mass_refused_by_admin", "777")}
+
+
+def campaign_ledger(run: CampaignRun) -> dict[str, tuple[str, str | None, str | None]]:
+    return {row.openid: (row.status, row.reason, row.msg_id) for row in ledger.recipients_page(run.engine, RUN)}
+
+
+def test_a_report_that_lands_while_the_verdict_is_written_is_not_lost(store_url, monkeypatch):
+    """write_history read the job unreported; the report found the run not yet given its verdict (so left it
+    to write_history); write_history sees the job changed after writing, and gives the verdict again."""
+    run = mass_run(store_url)
+    save_run = history.save_run
+
+    def report_lands_first(*args, **fields):
+        if not history.get_run(run.engine, RUN)["finished_at"]:
+            record_push(run.engine, APPID, parse_xml(mass_report(777, "send fail", 4, 4, error=4)))
+        save_run(*args, **fields)
+
+    monkeypatch.setattr(history, "save_run", report_lands_first)
+    status, error = write_history(run)
+    assert status == "failed" and error is not None
+    assert error.endswith("WeChat reported mass job 777 send fail: 0 of 4 sent, 4 failed")
+    assert "mass_job_failed ×4" in error
 
 
 def test_racing_reports_and_sends_lose_no_report_on_postgresql(pg_store_url):

@@ -1,7 +1,8 @@
 """How the Sent page reads a run's state, funnel and reasons."""
 
-from wechat_campaigns.campaigns.sent import display_status, funnel, reasons
-from wechat_campaigns.integration.sent_labels import LABELS, language
+from wechat_campaigns.campaigns.sent import display_status, funnel, mass_jobs, reasons
+from wechat_campaigns.domain import verdict
+from wechat_campaigns.integration.sent_labels import LABELS, REASONS_ZH, language, mass_status_label, reason_label
 
 NOW = 1_800_000_000.0
 
@@ -45,3 +46,33 @@ def test_language_follows_the_browser():
     assert language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert language("en-GB,en;q=0.9,zh-CN;q=0.5") == "en"
     assert language("fr-FR") == "en" and language(None) == "en"
+
+
+def test_each_mass_job_shows_wechats_status_counts_and_what_it_means():
+    reported = {"msg_id": "1", "total_count": 6, "filter_count": 6, "finished_at": 1.0}
+    jobs = [
+        {**reported, "wechat_status": "send success", "sent_count": 6, "error_count": 0},
+        {**reported, "wechat_status": "send success", "sent_count": 4, "error_count": 2},
+        {**reported, "wechat_status": "err(40001)", "sent_count": 0, "error_count": 6},
+        {"msg_id": "2", "wechat_status": None, "finished_at": None},
+    ]
+    shown = mass_jobs(jobs)
+    assert [job["result"] for job in shown] == ["completed", "partial", "failed", "not_reported"]
+    assert shown[2] == {
+        "msg_id": "1", "wechat_status": "err(40001)", "total": 6, "filter": 6, "sent": 0, "error": 6, "result": "failed"
+    }  # fmt: skip
+    for words in LABELS.values():
+        assert all(words.get(key) for key in ("wechat_jobs", "wechat_status", "not_reported", "result"))
+
+
+def test_wechats_mass_statuses_and_the_failed_jobs_reasons_in_both_languages():
+    assert mass_status_label("err(40001)", "zh") == "err(40001): 管理员拒绝了群发（API 群发保护）"
+    assert mass_status_label("err(40002)", "en") == (
+        "err(40002): no administrator confirmed the send within 30 minutes, API 群发保护"
+    )
+    assert mass_status_label("send fail", "zh") == "send fail: 发送失败"
+    assert mass_status_label("err(99999)", "zh") == "err(99999)"  # not one WeChat documents: as it came
+    reasons = [verdict.MASS_REFUSED_BY_ADMIN, verdict.MASS_NOT_CONFIRMED, verdict.MASS_CONTENT_REFUSED]
+    for reason in [*reasons, verdict.MASS_JOB_FAILED]:
+        assert reason in REASONS_ZH and "_" not in reason_label(reason, "en")
+    assert reason_label(verdict.MASS_REFUSED_BY_ADMIN, "zh") == "管理员拒绝了群发（API 群发保护）"

@@ -7,8 +7,10 @@ the HTML pages and the JSON API.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ..domain import verdict
 
 # Airflow run states that mean a run will not send any more (a marketer marked it failed to cancel it).
 _STOPPED = {"failed", "success"}
@@ -82,3 +84,26 @@ def delivery_reasons(reported: Mapping[str, int]) -> list[dict]:
 def recipient(row: Any) -> dict[str, Any]:
     """A ledger row as a recipient is shown."""
     return {name: getattr(row, name) for name in RECIPIENT_FIELDS}
+
+
+def mass_jobs(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A mass run's jobs as WeChat reported them (MASSSENDJOBFINISH): its status and counts, and what that
+    means for the run: completed, partial (some of its fans failed), failed (it reached nobody), or
+    not_reported (no report yet)."""
+    shown = []
+    for job in jobs:
+        status, sent, error = job.get("wechat_status"), job.get("sent_count"), job.get("error_count")
+        reported = job.get("finished_at") is not None
+        outcome = verdict.job_outcome(status, sent, error) or verdict.COMPLETED
+        shown.append(
+            {
+                "msg_id": job.get("msg_id"),
+                "wechat_status": status,
+                "total": job.get("total_count"),
+                "filter": job.get("filter_count"),
+                "sent": sent,
+                "error": error,
+                "result": outcome if reported else "not_reported",
+            }
+        )
+    return shown

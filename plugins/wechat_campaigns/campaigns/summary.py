@@ -5,16 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
-from ..domain.eligibility import Reason
-from ..domain.errors import RECIPIENT_REASONS
+from ..domain import verdict
 from ..domain.spec import MessageKind
 from ..store import history, ledger
 from .run import CampaignRun
 from .validation import describe
 
-# Reasons that are the fan's own business: a run whose only failures are these still did its job.
-_FAN_REASONS = {reason.value for reason in Reason} | RECIPIENT_REASONS
-UNFINISHED = "send task failed or stopped"  # fans still pending or sending when the run ended
+UNFINISHED = verdict.UNFINISHED  # fans still pending or sending when the run ended
 
 
 class RunFailed(Exception):
@@ -34,26 +31,33 @@ def write_history(run: CampaignRun, audience: dict[str, Any] | None, stopped: St
     row = history.get_run(run.engine, run.run_key) or {}
     if row.get("status") == "rejected":
         raise RunFailed(f"campaign rejected: {row.get('error')}")
-    by_status, by_reason = ledger.counts(run.engine, run.run_key)
-    counts = _counts(by_status, by_reason, audience or {})
-    if run.kind is MessageKind.CUSTOMER_SERVICE:  # the window rules that decided who was left out
-        counts["cs_rules"] = run.cs_rules.name
-    problem: str | None
-    if stopped is not None:
-        status, problem = _stopped_before_sending(row, stopped)
-    else:
-        status, problem = _verdict(run, by_status, by_reason, _send_error(row))
+    send_error = _send_error(row)
     jobs = history.mass_jobs_of(run.engine, run.run_key)
-    history.save_run(
-        run.engine,
-        run.run_key,
-        status=status,
-        counts=counts,
-        msg_ids=[job["msg_id"] for job in jobs if job["msg_id"]],
-        finished_at=time.time(),
-        error=problem,
-        **({} if row else describe(run)),  # validate died before it opened the row
-    )
+    while True:  # once more if WeChat reported a job meanwhile: its report found the run not yet written
+        by_status, by_reason = ledger.counts(run.engine, run.run_key)
+        counts = _counts(by_status, by_reason, audience or {})
+        if run.kind is MessageKind.CUSTOMER_SERVICE:  # the window rules that decided who was left out
+            counts["cs_rules"] = run.cs_rules.name
+        if send_error:  # kept for a mass report that comes later and gives the verdict again (store/reports.py)
+            counts["send_error"] = send_error
+        problem: str | None
+        if stopped is not None:
+            status, problem = _stopped_before_sending(row, stopped)
+        else:
+            status, problem = _verdict(run, by_status, by_reason, send_error, jobs)
+        history.save_run(
+            run.engine,
+            run.run_key,
+            status=status,
+            counts=counts,
+            msg_ids=[job["msg_id"] for job in jobs if job["msg_id"]],
+            finished_at=time.time(),
+            error=problem,
+            **({} if row else describe(run)),  # validate died before it opened the row
+        )
+        jobs, before = history.mass_jobs_of(run.engine, run.run_key), jobs
+        if _reported(jobs) == _reported(before):
+            break
     if problem:
         raise RunFailed(problem)
     return {"status": status, **counts["status"]}
@@ -88,30 +92,14 @@ def _send_error(row: dict[str, Any]) -> str | None:
     return error if error.startswith("send[") else None
 
 
-def _verdict(run: CampaignRun, by_status, by_reason, send_error: str | None) -> tuple[str, str | None]:
+def _verdict(run: CampaignRun, by_status, by_reason, send_error: str | None, jobs) -> tuple[str, str | None]:
     if run.spec.dry_run:
         leftover = by_status.get(ledger.PENDING, 0)
         return ("dry_run", None) if not leftover else ("failed", f"{leftover} fans were not planned")
-    not_sent = _not_sent(by_status, by_reason)
-    if not not_sent:
-        return "completed", None
-    sent = by_status.get(ledger.SENT, 0)
-    eligible = sum(n for status, n in by_status.items() if status != ledger.EXCLUDED)
-    why = ", ".join(f"{reason} ×{n}" for reason, n in not_sent.items())
-    problem = f"{sent:,} of {eligible:,} sent; {sum(not_sent.values()):,} not sent: {why}"
-    if send_error:
-        problem += f" ({send_error})"
-    return ("partial" if sent else "failed"), problem
+    return verdict.of_run(by_status, by_reason, jobs, send_error)
 
 
-def _not_sent(by_status, by_reason) -> dict[str, int]:
-    """Fans not sent for reasons that are not their own (WeChat refused the content, a send task failed)."""
-    not_sent = {
-        key.removeprefix("failed:"): n
-        for key, n in sorted(by_reason.items())
-        if key.startswith("failed:") and key.removeprefix("failed:") not in _FAN_REASONS
-    }
-    unfinished = by_status.get(ledger.PENDING, 0) + by_status.get(ledger.SENDING, 0)
-    if unfinished:
-        not_sent[UNFINISHED] = unfinished
-    return not_sent
+def _reported(jobs: list[dict[str, Any]]) -> list[tuple]:
+    """What WeChat reported of each job, as far as the verdict goes."""
+    fields = ("msg_id", "wechat_status", "total_count", "filter_count", "sent_count", "error_count")
+    return [tuple(job[name] for name in fields) for job in jobs]

@@ -4,8 +4,8 @@ Served by the API server at ``/wechat/sent/`` and shown in the UI's navigation (
 route needs an Airflow login — the UI's session cookie or a Bearer token — and answers 401 without one.
 
 - ``/wechat/sent/`` — runs, newest first, filterable by account, kind, tag, status and date;
-- ``/wechat/sent/run?key=…`` — one run: funnel, reasons, recipients (paged, searchable by openid), a link
-  to the Airflow run; ``/wechat/sent/run.csv?key=…`` exports its recipients;
+- ``/wechat/sent/run?key=…`` — one run: funnel, reasons, what WeChat reported of each mass job, recipients
+  (paged, searchable by openid), a link to the Airflow run; ``/wechat/sent/run.csv?key=…`` exports its recipients;
 - ``/wechat/sent/api/runs`` and ``/wechat/sent/api/run?key=…`` (``&recipients=1``) — the same as JSON.
 """
 
@@ -33,6 +33,7 @@ from ..campaigns.sent import (
     delivery_reasons,
     display_status,
     funnel,
+    mass_jobs,
     not_delivered_reason,
     reasons,
     recipient,
@@ -42,7 +43,7 @@ from ..store import history, ledger
 from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
 from .hook import ready_store
 from .run_states import airflow_states, state_of
-from .sent_labels import LABELS, language, reason_label, rules_said
+from .sent_labels import LABELS, language, mass_status_label, reason_label, rules_said
 
 PAGE_SIZE = 50
 
@@ -157,6 +158,7 @@ def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
         "funnel": funnel(row, live_status, row["delivery"]["delivered"] if reported else None),
         "reasons": sorted(reasons(row, live_reasons) + delivery_reasons(reported), key=lambda r: -r["count"]),
         "cs_rules": (row.get("counts") or {}).get("cs_rules"),
+        "mass_jobs": mass_jobs(history.mass_jobs_of(_engine(), key)) if row.get("kind") == "mass" else [],
         "airflow_url": f"/dags/{quote(row.get('dag_id') or '')}/runs/{quote(row.get('dag_run_id') or '', safe='')}",
     }
 
@@ -192,6 +194,7 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
         "label": lambda key: words.get(key, key),
         "why": lambda reason: reason_label(reason, lang),
         "rules_said": lambda name: rules_said(name, lang),
+        "mass_status": lambda status: mass_status_label(status, lang),
         "delivery_label": lambda status: _delivery_label(status, words, lang),
         "when": _when,
         "quote": lambda value: quote(str(value), safe=""),

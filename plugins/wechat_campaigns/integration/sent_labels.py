@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..domain.eligibility import CS_RULES_BY_NAME
+from ..domain.verdict import MASS_ERRORS, err_code
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -63,6 +64,14 @@ LABELS: dict[str, dict[str, str]] = {
         "planned": "planned",
         "not_delivered": "not delivered",
         "cs_rules": "Customer-service window rules",
+        "wechat_jobs": "What WeChat reported of each mass job",
+        "wechat_status": "WeChat's status",
+        "total_count": "Targeted",
+        "filter_count": "After WeChat's filter",
+        "sent_count": "Sent by WeChat",
+        "error_count": "Failed",
+        "result": "Result",
+        "not_reported": "Not reported yet",
     },
     "zh": {
         "title": "已发送",
@@ -122,6 +131,14 @@ LABELS: dict[str, dict[str, str]] = {
         "planned": "计划发送",
         "not_delivered": "未送达",
         "cs_rules": "客服消息窗口规则",
+        "wechat_jobs": "微信对每个群发任务的回报",
+        "wechat_status": "微信状态",
+        "total_count": "目标人数",
+        "filter_count": "过滤后人数",
+        "sent_count": "发送成功",
+        "error_count": "发送失败",
+        "result": "结果",
+        "not_reported": "尚未回报",
     },
 }
 
@@ -159,6 +176,29 @@ REASONS_ZH = {
     "user_block": "发送后用户拒收",
     "system_failed": "微信系统失败",
     "other": "其他原因",
+    "mass_refused_by_admin": "管理员拒绝了群发（API 群发保护）",
+    "mass_not_confirmed": "管理员 30 分钟内未确认群发（API 群发保护）",
+    "mass_content_refused": "群发未通过微信审核",
+    "mass_job_failed": "微信报告群发失败",
+}
+
+# WeChat's MASSSENDJOBFINISH statuses in Chinese (English: domain.verdict.MASS_ERRORS)
+MASS_STATUS_ZH = {"send success": "发送成功", "send fail": "发送失败"}
+MASS_ERRORS_ZH = {
+    10001: "审核：涉嫌广告",
+    20001: "审核：涉嫌政治",
+    20002: "审核：涉嫌色情",
+    20004: "审核：涉嫌社会",
+    20006: "审核：涉嫌违法犯罪",
+    20008: "审核：涉嫌欺诈",
+    20013: "审核：涉嫌版权",
+    21000: "审核：涉嫌其他",
+    22000: "审核：涉嫌互推（互相宣传）",
+    30001: "原创校验出现系统错误",
+    30002: "原创校验：被判定为不能群发",
+    30003: "原创校验：被判定为转载文章，且设置为停止群发",
+    40001: "管理员拒绝了群发（API 群发保护）",
+    40002: "管理员 30 分钟内未确认群发（API 群发保护）",
 }
 
 
@@ -184,6 +224,10 @@ REASONS_EN = {
     "user_block": "refused templates after the send",
     "system_failed": "WeChat system failure",
     "opens_no_window": "a payment or complaint opens no window (WeChat's rules since August 2023)",
+    "mass_refused_by_admin": "the administrator refused the mass send (API 群发保护)",
+    "mass_not_confirmed": "no administrator confirmed the mass send within 30 minutes (API 群发保护)",
+    "mass_content_refused": "WeChat's review refused the mass send",
+    "mass_job_failed": "WeChat reported the mass job failed",
 }
 
 
@@ -191,6 +235,18 @@ def reason_label(reason: str, lang: str) -> str:
     if lang == "zh":
         return REASONS_ZH.get(reason, reason)
     return REASONS_EN.get(reason, reason.replace("_", " "))
+
+
+def mass_status_label(status: str | None, lang: str) -> str:
+    """WeChat's status of a mass job as it came (``err(40001)``), with what it means in the page's language."""
+    if not status:
+        return ""
+    code = err_code(status)
+    if lang == "zh":
+        meaning = MASS_ERRORS_ZH.get(code) if code is not None else MASS_STATUS_ZH.get(status)
+    else:
+        meaning = MASS_ERRORS.get(code) if code is not None else None
+    return f"{status}: {meaning}" if meaning else status
 
 
 def rules_said(name: str, lang: str) -> str:

@@ -128,6 +128,16 @@ def move_all(connection: sa.Connection, run_key: str, old: Sequence[str], outcom
     ).rowcount
 
 
+def fail_mass_job(connection: sa.Connection, run_key: str, msg_id: str, reason: str) -> int:
+    """The fans of a mass job WeChat reported reaching nobody: ``sent`` becomes ``failed`` with ``reason`` (the
+    msg_id stays); returns how many moved (none when the report is applied again)."""
+    return connection.execute(
+        sa.update(r)
+        .where(r.c.run_key == run_key, r.c.msg_id == msg_id, r.c.status == SENT)
+        .values(status=FAILED, reason=reason, updated_at=time.time())
+    ).rowcount
+
+
 def record(engine: Engine, run_key: str, outcomes: Sequence[Outcome], connection: sa.Connection | None = None) -> None:
     """Write outcomes in bulk (one statement per chunk)."""
     if not outcomes:

@@ -4,6 +4,8 @@ WeChat pushes ``TEMPLATESENDJOBFINISH`` within a second of a send, often before 
 the fan's msg_id; ``MASSSENDJOBFINISH`` may likewise beat the mass job's msg_id. So both sides look for the
 other: the push applies itself to the recipient (or job) it finds, and the send, once its msg_ids are
 committed, applies the reports already stored for them (``catch_up_deliveries``, ``catch_up_mass_report``).
+A mass job WeChat reports failed fails its fans and, if write_history already gave the run its verdict, gives
+it again (``apply_mass_report``): a run never stays ``completed`` after WeChat said its job failed.
 
 On PostgreSQL the two transactions could pass each other unseen (each reading before the other commits), so
 a report's transaction holds a shared advisory lock of its account and ``catch_up`` an exclusive one: a
@@ -23,10 +25,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import history
+from ..domain import verdict
+from . import history, ledger
 from .db import is_psycopg2
 from .schema import callback_events as events
-from .schema import recipients
+from .schema import mass_jobs, recipients, runs
 
 TEMPLATE_REPORT, MASS_REPORT = "TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH"
 UNMATCHED = "unmatched"  # a report no send of ours has claimed (yet): kept, and said so
@@ -265,10 +268,59 @@ def catch_up_mass_report(engine: Engine, appid: str, msg_id: str) -> bool:
         hold_account(connection, appid, exclusive=True)
         mine = (events.c.appid == appid) & (events.c.event == MASS_REPORT) & (events.c.msg_id == msg_id)
         payload = connection.scalar(sa.select(events.c.payload).where(mine, events.c.outcome != "mass_report").limit(1))
-        if payload is None or history.record_mass_report(connection, appid, msg_id, mass_figures(payload)) is None:
+        if payload is None or apply_mass_report(connection, appid, msg_id, mass_figures(payload)) is None:
             return False
         connection.execute(sa.update(events).where(mine).values(outcome="mass_report"))
     return True
+
+
+def apply_mass_report(connection: sa.Connection, appid: str, msg_id: str, figures: Mapping[str, Any]) -> str | None:
+    """A MASSSENDJOBFINISH (``mass_figures``) on its job and its run, in the caller's transaction; returns the
+    run (None: no job of ours has this msg_id, or not yet). Applying it again changes nothing.
+
+    A job that reached nobody (``send fail``, ``err(N)``, or only errors) moves its fans from sent to failed,
+    with a reason naming why (domain/verdict.py). A run whose verdict write_history already gave gets it again,
+    here, from its stored counts and its jobs: what write_history would say now. (A run not given its verdict
+    yet gets it from write_history, which looks at its jobs again after writing it: see summary.py.)"""
+    run_key = history.record_mass_report(connection, appid, msg_id, figures)
+    if run_key is None:
+        return None
+    status, moved = figures.get("status"), 0
+    reason = verdict.failed_reason(status)
+    if verdict.job_outcome(status, figures.get("sent"), figures.get("error")) == verdict.FAILED:
+        moved = ledger.fail_mass_job(connection, run_key, msg_id, reason)
+    _give_verdict_again(connection, run_key, moved, reason)
+    return run_key
+
+
+_JOB_REPORT = ("msg_id", "wechat_status", "total_count", "filter_count", "sent_count", "error_count", "finished_at")
+
+
+def _give_verdict_again(connection: sa.Connection, run_key: str, moved: int, reason: str) -> None:
+    """The run's status and error from its counts (with ``moved`` fans now failed for ``reason``) and its jobs'
+    reports. Read after record_mass_report updated the run's row, so that on PostgreSQL the row's lock orders
+    this against write_history's write of it."""
+    row = connection.execute(sa.select(runs.c.status, runs.c.counts).where(runs.c.run_key == run_key)).first()
+    if row is None or row.status not in verdict.VERDICTS or not row.counts:
+        return
+    counts = dict(row.counts)
+    by_status, by_reason = dict(counts.get("status") or {}), dict(counts.get("reasons") or {})
+    if moved:
+        by_status[ledger.SENT] = by_status.get(ledger.SENT, 0) - moved
+        if not by_status[ledger.SENT]:
+            del by_status[ledger.SENT]  # as the ledger's counts would leave it out
+        by_status[ledger.FAILED] = by_status.get(ledger.FAILED, 0) + moved
+        by_reason[f"{ledger.FAILED}:{reason}"] = by_reason.get(f"{ledger.FAILED}:{reason}", 0) + moved
+        counts.update(status=by_status, reasons=by_reason)
+    jobs = connection.execute(
+        sa.select(*(mass_jobs.c[name] for name in _JOB_REPORT))
+        .where(mass_jobs.c.run_key == run_key)
+        .order_by(mass_jobs.c.batch_no)
+    ).mappings()
+    status, problem = verdict.of_run(by_status, by_reason, [dict(job) for job in jobs], counts.get("send_error"))
+    connection.execute(
+        sa.update(runs).where(runs.c.run_key == run_key).values(status=status, error=problem, counts=counts)
+    )
 
 
 def mass_figures(fields: Mapping[str, str]) -> dict[str, Any]:
