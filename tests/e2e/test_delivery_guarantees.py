@@ -181,3 +181,22 @@ def test_wechat_refusing_for_quota_leaves_the_unsent_out(make_campaign):
     counts = campaign.history(run)["counts"]
     assert counts["status"] == {"sent": 25, "excluded": 15}
     assert counts["reasons"] == {"excluded:quota_exhausted": 15}
+
+
+def test_a_second_send_to_all_followers_in_a_beijing_day_waits_for_the_next(make_campaign):
+    """WeChat allows a service account one send to all followers a Beijing day (and four a month): the second
+    waits in the triggerer until midnight instead of meeting 45028, then goes out."""
+    campaign = make_campaign()
+    almost_midnight = datetime.now(SHANGHAI).replace(hour=23, minute=59, second=30, microsecond=0)
+    campaign.account.admin.set_clock(almost_midnight)
+    with time_machine.travel(almost_midnight, tick=True):
+        first = campaign.run(message_type="mass", text="早安", dry_run=False)
+        second = campaign.run(message_type="mass", text="晚安", dry_run=False)
+    assert (first.state, second.state) == ("success", "success"), campaign.task_states(second)
+    today = almost_midnight.date()
+    for openid in campaign.account.openids:
+        days = [datetime.fromisoformat(m["at"]).astimezone(SHANGHAI).date() for m in campaign.inbox(openid)]
+        assert sorted(days) == [today, today + timedelta(days=1)]
+    midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), SHANGHAI).timestamp()
+    assert campaign.history(second)["started_at"] < midnight  # it started on the first day, and waited
+    assert campaign.history(second)["status"] == "completed"

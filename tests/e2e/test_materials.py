@@ -178,3 +178,15 @@ def test_a_material_the_campaign_cannot_send_is_refused_before_sending(campaign,
     summary = campaign.history(run)
     assert summary["status"] == "rejected" and summary["error"].startswith(f"{field}: material")
     assert uploads(campaign) == {} and campaign.received() == {}
+
+
+def test_a_send_to_all_followers_uses_up_its_draft_and_the_next_makes_a_new_one(make_campaign):
+    """WeChat deletes the draft a send to all followers used (its media_id then answers 40007): the next send
+    of the same news makes a new draft instead of reusing the old id. Sends to a tag keep theirs (above)."""
+    campaign = make_campaign(connection_extra={"to_all_once_a_day": False}, to_all_daily_limit=0)
+    for _ in range(2):
+        run = campaign.run(message_type="mass", material="news/winter_launch", dry_run=False)
+        assert run.state == "success", campaign.task_states(run)
+    assert uploads(campaign)["draft/add"] == 2
+    for openid in campaign.account.openids:
+        assert [m["msgtype"] for m in campaign.inbox(openid)] == ["mpnews", "mpnews"]

@@ -25,7 +25,7 @@ def test_migrations_build_exactly_the_declared_schema(any_store_url):
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
     upgrade(any_store_url)  # a second upgrade is a no-op
-    assert current_revision(any_store_url) == "0007"
+    assert current_revision(any_store_url) == "0008"
 
 
 def test_ledger_keeps_one_row_per_fan_in_order(any_store_url):
@@ -160,7 +160,7 @@ def test_upgrading_an_existing_store_keeps_its_data(any_store_url):
         command.downgrade(config, "0001")
     ledger.add_recipients(engine, "run/old", [openid(1), openid(2)])
     upgrade(any_store_url)
-    assert current_revision(any_store_url) == "0007"
+    assert current_revision(any_store_url) == "0008"
     rows = ledger.recipients_page(engine, "run/old")
     assert [(row.openid, row.status, row.delivery) for row in rows] == [
         (openid(1), "pending", None),

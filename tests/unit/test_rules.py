@@ -14,6 +14,8 @@ from wechat_campaigns.domain.eligibility import (
     WindowClass,
     exclusion,
     in_holdout,
+    to_all_wait,
+    when_mass_quota_returns,
 )
 from wechat_campaigns.domain.errors import Action, WeChatError, classify
 from wechat_campaigns.domain.plan import batch_count, batch_of, clientmsgid, owns, slices, template_client_msg_id
@@ -170,3 +172,37 @@ def test_a_refused_ip_and_a_missing_permission_say_what_to_do():
     assert "not a token problem" in str(unauthorized) and "接口权限" in str(unauthorized)
     stale = WeChatError(40001, "invalid credential, could get access_token by getStableAccessToken rid: 1-2-3")
     assert stale.action is Action.REFRESH_TOKEN and stale.rid == "1-2-3"
+
+
+BEIJING_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("today", "this_month", "once_a_day", "until"),
+    [
+        (0, 0, True, None),
+        (0, 3, True, None),
+        (1, 1, True, datetime(2026, 11, 25, tzinfo=SHANGHAI)),  # one a Beijing day: tomorrow
+        (1, 1, False, None),  # the daily rule is the account's setting
+        (0, 4, True, datetime(2026, 12, 1, tzinfo=SHANGHAI)),  # four a month: next month, not day by day
+        (1, 4, True, datetime(2026, 12, 1, tzinfo=SHANGHAI)),
+    ],
+)
+def test_sends_to_all_followers_wait_for_the_limit_they_would_break(today, this_month, once_a_day, until):
+    wait = to_all_wait(BEIJING_NOON, today, this_month, once_a_day)
+    assert (wait[0] if wait else None) == until
+    if wait:
+        assert "WeChat allows" in wait[1]
+
+
+@pytest.mark.parametrize(
+    ("subscription", "to_all", "once_a_day", "until"),
+    [
+        (True, False, True, datetime(2026, 11, 25, tzinfo=SHANGHAI)),  # a subscription account: one a day
+        (False, True, True, datetime(2026, 11, 25, tzinfo=SHANGHAI)),  # our month was short of four: the day
+        (False, True, False, datetime(2026, 12, 1, tzinfo=SHANGHAI)),
+        (False, False, True, datetime(2026, 12, 1, tzinfo=SHANGHAI)),  # a tag's send: the month
+    ],
+)
+def test_no_mass_quota_waits_until_the_limit_that_was_hit_lifts(subscription, to_all, once_a_day, until):
+    assert when_mass_quota_returns(BEIJING_NOON, subscription, to_all, once_a_day) == until

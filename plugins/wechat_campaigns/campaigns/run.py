@@ -25,11 +25,11 @@ API_OF_KIND = {
 
 
 class QuotaWait(Exception):
-    """A daily quota is used up: continue at ``until`` (the next Beijing midnight)."""
+    """A quota is used up: continue at ``until`` (the next Beijing midnight, or month)."""
 
-    def __init__(self, until: datetime):
+    def __init__(self, until: datetime, why: str = "daily quota used up"):
         self.until = until
-        super().__init__(f"daily quota used up; continuing at {until.isoformat()}")
+        super().__init__(f"{why}; continuing at {until.isoformat()}")
 
 
 def utcnow() -> datetime:

@@ -57,6 +57,7 @@ class AccountSettings:
     # waiting on one call at a time could not reach the rate limit.
     send_concurrency: int = _default("send_concurrency")
     retry_max_wait: float = float(_default("retry_max_wait"))  # the longest pause before retrying a call
+    to_all_once_a_day: bool = _default("to_all_once_a_day")  # WeChat's daily rule for sends to all followers
     cs_rules: str = _default("cs_rules")  # which of WeChat's customer-service rule sets (domain.eligibility)
     daily_quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DAILY_QUOTAS))
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from .clock import next_midnight, next_month_start
 from .spec import MessageKind
 
 MASS_MONTHLY_CAP = 4  # mass messages a fan of a service account can receive per natural month
+TO_ALL_MONTHLY_CAP = 4  # sends to all followers (is_to_all) a service account may make per natural month
+TO_ALL_DAILY_CAP = 1  # and per Beijing day (the service-account guide; the account's to_all_once_a_day setting)
 
 
 class Reason(StrEnum):
@@ -164,6 +167,27 @@ def exclusion(
     if kind is MessageKind.CUSTOMER_SERVICE:
         return window_state(fan, now, cs_rules)
     return None
+
+
+def to_all_wait(now: datetime, today: int, this_month: int, once_a_day: bool) -> tuple[datetime, str] | None:
+    """When the account may next send to all followers and why not now, given its sends to all today and this
+    month (Beijing calendar); None when it may now."""
+    if this_month >= TO_ALL_MONTHLY_CAP:
+        why = f"{this_month} sends to all followers this month, WeChat allows {TO_ALL_MONTHLY_CAP} a natural month"
+        return next_month_start(now), why
+    if once_a_day and today >= TO_ALL_DAILY_CAP:
+        return next_midnight(now), "a send to all followers today already, WeChat allows one a Beijing day"
+    return None
+
+
+def when_mass_quota_returns(now: datetime, subscription: bool, to_all: bool, once_a_day: bool) -> datetime:
+    """WeChat answered 45028 (no mass-send quota): when the limit that was hit lifts. A subscription account
+    has one mass send a day. A service account's send to all was checked against our own count of the month
+    before it went out, so with the daily rule on it met that (someone sent to all from the console today):
+    the next Beijing day; without it, or for a tag's send, the month: the next month."""
+    if subscription or (to_all and once_a_day):
+        return next_midnight(now)
+    return next_month_start(now)
 
 
 def in_holdout(run_key: str, openid: str, percent: float) -> bool:

@@ -199,6 +199,14 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "to_all_once_a_day",
+        "One send to all followers a day",
+        "WeChat's service-account guide allows one send to all followers a Beijing day beside four a month; "
+        "a second one that day waits for the next.",
+        "boolean",
+        True,
+    ),
+    Setting(
         "cs_rules",
         "Customer-service rules",
         "Which of WeChat's customer-service window rules to apply: 2023-08 (today's: a payment or a complaint "

@@ -136,6 +136,7 @@ def account_settings(conn) -> AccountSettings:
         send_slots=values["send_slots"],
         send_concurrency=values["send_concurrency"],
         retry_max_wait=float(values["retry_max_wait"]),
+        to_all_once_a_day=values["to_all_once_a_day"],
         cs_rules=values["cs_rules"],
         daily_quotas=quotas,
     )

@@ -132,11 +132,15 @@ def _sum_mass_reports(connection: sa.Connection, run_key: str) -> None:
     connection.execute(sa.update(runs).where(runs.c.run_key == run_key).values(wechat_report=report))
 
 
-def mass_sends_since(engine: Engine, appid: str, since: float) -> int:
-    """Mass jobs WeChat accepted for the account since ``since`` (epoch seconds): ours only."""
+def mass_sends_since(engine: Engine, appid: str, since: float, to_all: bool = False) -> int:
+    """Mass jobs WeChat accepted for the account since ``since`` (epoch seconds), only those to all followers
+    with ``to_all``: ours only."""
+    accepted = [runs.c.appid == appid, mass_jobs.c.msg_id.is_not(None), mass_jobs.c.submitted_at >= since]
+    if to_all:
+        accepted.append(mass_jobs.c.to_all.is_(True))
     with engine.connect() as connection:
         return connection.execute(
             sa.select(sa.func.count())
             .select_from(mass_jobs.join(runs, runs.c.run_key == mass_jobs.c.run_key))
-            .where(runs.c.appid == appid, mass_jobs.c.msg_id.is_not(None), mass_jobs.c.submitted_at >= since)
+            .where(*accepted)
         ).scalar_one()

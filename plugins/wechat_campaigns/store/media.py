@@ -19,6 +19,13 @@ def uploaded(engine: Engine, appid: str, content_hash: str, purpose: str) -> Any
         return connection.execute(sa.select(media.c.media_id, media.c.url, media.c.expires_at).where(key)).first()
 
 
+def forget_media_id(engine: Engine, appid: str, media_id: str) -> int:
+    """WeChat deleted what ``media_id`` names (a draft, once sent to all followers): the next send uploads anew."""
+    with engine.begin() as connection:
+        gone = sa.delete(media).where(media.c.appid == appid, media.c.media_id == media_id)
+        return connection.execute(gone).rowcount
+
+
 def keep_upload(engine: Engine, appid: str, content_hash: str, purpose: str, stored: Any, now: float, lifetime=None):
     """Remember an upload (``stored``: its ``media_id`` and ``url``); temporary media expire after ``lifetime``."""
     row = {

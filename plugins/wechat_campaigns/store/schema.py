@@ -208,6 +208,7 @@ mass_jobs = sa.Table(
     sa.Column("sent_count", sa.Integer),
     sa.Column("error_count", sa.Integer),
     sa.Column("finished_at", sa.Float),
+    sa.Column("to_all", sa.Boolean, nullable=False, server_default=sa.false()),  # is_to_all: WeChat limits these
     sa.Index("ix_mass_jobs_msg", "msg_id"),
 )
 

@@ -7,10 +7,12 @@ import time
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from ...domain.clock import next_midnight
+from ...domain.account import AccountType
+from ...domain.clock import month_start, next_midnight
+from ...domain.eligibility import to_all_wait, when_mass_quota_returns
 from ...domain.errors import Action, WeChatError, WeChatTransportError
 from ...domain.plan import clientmsgid
-from ...store import history, ledger, quotas, reports
+from ...store import history, ledger, media, quotas, reports
 from ...store.fans import add_receipts, add_run_receipts, tag_ids
 from ...store.ledger import FAILED, PENDING, SENDING, SENT, Outcome
 from ..content import Content
@@ -54,6 +56,7 @@ class ToEveryone:
 
     def __init__(self, run: CampaignRun, mode: str):
         self.run, self.mode = run, mode
+        self.to_all = mode == "mass_all"
         self.size = ledger.count_in(run.engine, run.run_key, [PENDING, SENDING])
         self.nothing: dict[str, int] = {}
 
@@ -86,9 +89,14 @@ def send_mass_job(run: CampaignRun, content: Content, target: ToOpenids | ToEver
         return target.nothing
     job = history.mass_job(run.engine, run.run_key, target.batch_no)
     if job and job["msg_id"]:  # WeChat accepted it before the last attempt could write it down
-        return _mass_accepted(run, target, job["msg_id"], count_call=False)
+        return _mass_accepted(run, target, job["msg_id"], count_call=False, content=content)
     if run.room_today() == 0:
         raise QuotaWait(next_midnight(run.now()))
+    if isinstance(target, ToEveryone) and target.to_all:
+        today, this_month = _sends_to_all(run)
+        wait = to_all_wait(run.now(), today, this_month, run.settings.to_all_once_a_day)
+        if wait is not None:
+            raise QuotaWait(*wait)
     msgid, submitted_at = clientmsgid(run.run_key, target.batch_no), time.time()
     with run.engine.begin() as connection:
         target.mark_sending(connection)
@@ -99,6 +107,7 @@ def send_mass_job(run: CampaignRun, content: Content, target: ToOpenids | ToEver
             clientmsgid=msgid,
             recipients=target.size,
             submitted_at=submitted_at,
+            to_all=isinstance(target, ToEveryone) and target.to_all,
         )
     try:
         result = target.send(content.for_fan(), msgid)
@@ -106,17 +115,31 @@ def send_mass_job(run: CampaignRun, content: Content, target: ToOpenids | ToEver
         _mass_refused(run, exc, target)
     except WeChatTransportError as exc:
         raise TransientFailure(str(exc)) from exc  # rows stay sending; the retry reuses the clientmsgid
-    return _mass_accepted(run, target, str(result.msg_id), count_call=not result.already_sent)
+    return _mass_accepted(run, target, str(result.msg_id), count_call=not result.already_sent, content=content)
 
 
-def _mass_accepted(run: CampaignRun, target: ToOpenids | ToEveryone, msg_id: str, count_call: bool) -> Any:
+def _mass_accepted(
+    run: CampaignRun, target: ToOpenids | ToEveryone, msg_id: str, count_call: bool, content: Content
+) -> Any:
     msgid = clientmsgid(run.run_key, target.batch_no)
     with run.engine.begin() as connection:
         done = target.mark_sent(connection, msg_id)
         history.save_mass_job(connection, run.run_key, target.batch_no, clientmsgid=msgid, msg_id=msg_id)
         quotas.add(connection, run.appid, run.api, run.now(), 1 if count_call else 0)
+    if isinstance(target, ToEveryone) and target.to_all:  # WeChat deletes the draft sent to all followers
+        draft = ((content.message or {}).get("mpnews") or {}).get("media_id")
+        if draft:
+            media.forget_media_id(run.engine, run.appid, draft)
     reports.catch_up_mass_report(run.engine, run.appid, msg_id)
     return done
+
+
+def _sends_to_all(run: CampaignRun) -> tuple[int, int]:
+    """The account's sends to all followers today and this month, Beijing calendar (ours)."""
+    now = run.now()
+    today = history.mass_sends_since(run.engine, run.appid, next_midnight(now).timestamp() - 86_400, to_all=True)
+    month = history.mass_sends_since(run.engine, run.appid, month_start(now).timestamp(), to_all=True)
+    return today, month
 
 
 def _receipt_key(run: CampaignRun, batch_no: int) -> str:
@@ -129,7 +152,11 @@ def _mass_refused(run: CampaignRun, exc: WeChatError, target: ToOpenids | ToEver
         target.settle(Outcome("", PENDING))
         if exc.errcode == 45009:
             quotas.use_up(run.engine, run.appid, run.api, run.now(), run.daily_quota or 0)
-        raise QuotaWait(next_midnight(run.now())) from exc
+            raise QuotaWait(next_midnight(run.now())) from exc
+        to_all = isinstance(target, ToEveryone) and target.to_all
+        subscription = run.settings.account_type is AccountType.SUBSCRIPTION
+        until = when_mass_quota_returns(run.now(), subscription, to_all, run.settings.to_all_once_a_day)
+        raise QuotaWait(until, f"WeChat has no mass-send quota left ({exc.errcode})") from exc
     if exc.action in (Action.RETRY, Action.REFRESH_TOKEN):
         raise TransientFailure(str(exc)) from exc  # same clientmsgid on retry
     target.settle(Outcome("", FAILED, exc.reason, exc.errcode))
