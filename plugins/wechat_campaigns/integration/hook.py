@@ -85,7 +85,6 @@ class WeChatHook(BaseHook):
             conn.login,
             conn.password,
             base_url=conn.host or DEFAULT_BASE_URL,
-            # wechat/tokens.py declares TokenCache.locked as returning an Iterator where it is a context manager
             token_cache=SqlTokenCache(ready_store(self.store_conn_id)),
             rate_limiter=TokenBucket(self.settings.rate_limit * rate_share),
             mass_spacing=CallSpacing(60 / (MASS_CALLS_PER_MINUTE * rate_share)),
