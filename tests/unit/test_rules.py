@@ -166,7 +166,8 @@ def test_error_taxonomy():
 
 def test_a_refused_ip_and_a_missing_permission_say_what_to_do():
     refused = WeChatError(40164, "invalid ip 47.96.1.2 ipv6 ::ffff:47.96.1.2, not in whitelist rid: 1-2-3")
-    assert "invalid ip 47.96.1.2" in str(refused) and "IP whitelist (MP backend: 设置与开发 → 基本配置" in str(refused)
+    assert "invalid ip 47.96.1.2" in str(refused) and "add the address to the account's IP whitelist" in str(refused)
+    assert "设置与开发 → 基本配置 → IP白名单" in str(refused)
     unauthorized = WeChatError(48001, "api unauthorized rid: 1-2-3")
     assert unauthorized.action is Action.CONFIG  # it stops the campaign: never taken for a stale token
     assert "not a token problem" in str(unauthorized) and "接口权限" in str(unauthorized)

@@ -34,8 +34,8 @@ class ErrorKind:
 
 
 _WHITELIST = (
-    "add the address WeChat names to the account's IP whitelist "
-    "(MP backend: 设置与开发 → 基本配置 → IP白名单; the egress proxy's address, if calls go through one)"
+    "add the address to the account's IP whitelist (the address WeChat names, or the egress proxy's if calls "
+    "go through one; MP backend: 设置与开发 → 基本配置 → IP白名单)"
 )
 
 _KINDS: dict[int, ErrorKind] = {
