@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +64,7 @@ class FansApi(ApiFamily):
 
     def iter_followers(self, next_openid: str = "") -> Iterator[FollowersPage]:
         """Pages of followers; the last page is the one after which WeChat has nothing more."""
-        while True:
-            page = self.list_followers_page(next_openid)
-            if not page.openids:
-                return
-            yield page
-            if not page.next_openid:
-                return
-            next_openid = page.next_openid
+        return _pages(self.list_followers_page, next_openid)
 
     def get_fan(self, openid: str, lang: str = "zh_CN") -> FanInfo:
         return FanInfo.from_api(self.call("GET", paths.USER_INFO, params={"openid": openid, "lang": lang}))
@@ -103,14 +96,7 @@ class FansApi(ApiFamily):
         return FollowersPage(int(answer.get("count", 0)), openids, answer.get("next_openid", ""))
 
     def iter_tag_fans(self, tag_id: int, next_openid: str = "") -> Iterator[FollowersPage]:
-        while True:
-            page = self.list_tag_fans_page(tag_id, next_openid)
-            if not page.openids:
-                return
-            yield page
-            if not page.next_openid:
-                return
-            next_openid = page.next_openid
+        return _pages(lambda after: self.list_tag_fans_page(tag_id, after), next_openid)
 
     def tag_fans(self, tag_id: int, openids: Sequence[str]) -> None:
         self._tagging(paths.TAGS_MEMBERS_BATCHTAGGING, tag_id, openids)
@@ -125,3 +111,15 @@ class FansApi(ApiFamily):
 
     def get_fan_tag_ids(self, openid: str) -> list[int]:
         return list(self.call("POST", paths.TAGS_GETIDLIST, body={"openid": openid}).get("tagid_list", []))
+
+
+def _pages(fetch: Callable[[str], FollowersPage], next_openid: str) -> Iterator[FollowersPage]:
+    """WeChat's openid paging: each page names the openid after which the next one starts."""
+    while True:
+        page = fetch(next_openid)
+        if not page.openids:
+            return
+        yield page
+        if not page.next_openid:
+            return
+        next_openid = page.next_openid
