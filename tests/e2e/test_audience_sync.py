@@ -104,3 +104,34 @@ def test_a_sync_stopped_by_the_daily_quota_resumes_after_midnight(airflow_db, sa
     # 100 before midnight, the one WeChat refused, 71 after: no page of fans asked for twice
     assert stats["calls"]["/cgi-bin/user/info/batchget"] == 172
     assert stats["errors"].get("45009") == 1  # the one refusal that made it wait
+
+
+def test_a_sync_fills_each_tags_fan_count_with_what_wechat_lists(airflow_db, sandbox, store_url, monkeypatch):
+    groups = [
+        {"count": 30, "prefix": "oTagVip", "tags": ["vip"]},
+        {"count": 7, "prefix": "oTagGone", "tags": ["vip"], "subscribed": False},  # tagged, but no longer following
+        {"count": 4, "prefix": "oTagNew", "tags": ["newcomer", "customers"]},
+    ]
+    account = make_standard_account(sandbox, fan_groups=groups)
+    connect(monkeypatch, account, store_url)
+    monkeypatch.setenv("WECHAT_ACCOUNTS", "wechat_default")
+    engine = engine_for(store_url)
+
+    assert parse_sync_dag().test().state == "success"
+
+    wechat_says = {t["name"]: t["count"] for t in account.call("/cgi-bin/tags/get", method="GET")["tags"]}
+    with engine.connect() as connection:
+        listed = sa.select(tags.c.name, tags.c.fan_count).where(tags.c.appid == account.appid)
+        counted = dict(connection.execute(listed).all())
+    assert counted == wechat_says  # WeChat's system tag 星标组 too, with 0
+    assert {name: counted[name] for name in ("vip", "customers", "newcomer")} == {
+        "vip": 32,
+        "customers": 9,
+        "newcomer": 4,
+    }
+
+    account.admin.add_fans(account.appid, fans=[{"openid": "oTagLate000000000000000001", "tags": ["newcomer"]}])
+    assert parse_sync_dag().test().state == "success"
+    with engine.connect() as connection:
+        newcomers = connection.scalar(sa.select(tags.c.fan_count).where(tags.c.name == "newcomer"))
+    assert newcomers == 5

@@ -126,6 +126,7 @@ class AudienceSync:
         if page.openids and page.next_openid:
             state.cursor = {"tag_id": tag_id, "next_openid": page.next_openid}
         else:
+            sync.count_tag_members(self.engine, self.appid, tag_id)  # the tag's members are all listed now
             state.cursor = {"tag_id": tag_id + 1}
         self._save(state)
 

@@ -57,6 +57,18 @@ def add_tag_members(engine: Engine, appid: str, tag_id: int, openids: Sequence[s
         upsert(connection, fan_tags, [{"appid": appid, "tag_id": tag_id, "openid": o} for o in openids])
 
 
+def count_tag_members(engine: Engine, appid: str, tag_id: int) -> int:
+    """Set the tag's ``fan_count`` to the members this sync listed for it (WeChat lists followers only), so
+    that pickers show a tag's size without counting its members on every page view."""
+    with engine.begin() as connection:
+        members = sa.select(sa.func.count()).where(fan_tags.c.appid == appid, fan_tags.c.tag_id == tag_id)
+        count = connection.scalar(members) or 0
+        connection.execute(
+            sa.update(tags).where(tags.c.appid == appid, tags.c.tag_id == tag_id).values(fan_count=count)
+        )
+    return count
+
+
 def unsubscribe_unlisted(engine: Engine, appid: str, sync_id: str) -> int:
     """Mark as not following whoever this sync's complete follower listing did not contain; how many."""
     with engine.begin() as connection:
