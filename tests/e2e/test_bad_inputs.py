@@ -84,9 +84,21 @@ TABLE = [
     ),
     Bad(
         "conf",
+        "a misspelt key (REST API or CLI conf)",
+        "conf: unknown field 'materal': did you mean 'material'?",
+        {"message_type": "mass", "tag": "vip", "materal": "text/welcome"},
+    ),
+    Bad(
+        "conf",
         "a template the account does not have",
-        "template_id: 'gone' is not a template of this account",
+        "template_id: 'gone' is not a template of this account (templates: tpl-order-paid 订单支付成功通知)",
         {**TEMPLATE, "template_id": "gone", "template_data": ORDER_PAID},
+    ),
+    Bad(
+        "conf",
+        "a template id close to one the account has",
+        "template_id: 'tpl-order' is not a template of this account; did you mean 'tpl-order-paid'?",
+        {**TEMPLATE, "template_id": "tpl-order", "template_data": ORDER_PAID},
     ),
     Bad(
         "conf",

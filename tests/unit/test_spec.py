@@ -55,6 +55,24 @@ def test_bad_conf_names_the_field(conf, field):
     assert field in fields_of(conf)
 
 
+def test_a_misspelt_key_is_refused_with_the_field_it_meant():
+    with pytest.raises(InvalidCampaign) as caught:
+        parse_campaign({"message_type": "mass", "tag": "vip", "materal": "text/welcome"}, NOW)
+    assert "unknown field 'materal': did you mean 'material'?" in str(caught.value)
+
+
+def test_a_key_like_no_field_is_refused_listing_the_fields():
+    with pytest.raises(InvalidCampaign) as caught:
+        parse_campaign({"message_type": "mass", "tag": "vip", "text": "hi", "xyzzy": 1}, NOW)
+    said = str(caught.value)
+    assert "unknown field 'xyzzy'" in said and "message_type" in said and "template_data" in said
+
+
+def test_every_field_the_spec_gives_back_is_a_known_key():
+    spec = parse_campaign({"message_type": "template", "template_id": "T", "tag": "vip"}, NOW)
+    assert parse_campaign(spec.to_conf(), NOW) == spec  # no key of its own conf is unknown
+
+
 def test_all_problems_are_reported_at_once():
     fields = fields_of({"message_type": "template", "send_at": "soon", "openids": ["x"]})
     assert {"template_id", "send_at", "openids"} <= set(fields)
@@ -116,6 +134,20 @@ def test_unknown_tag_lists_the_known_ones():
 def test_template_must_be_in_the_account():
     (problem,) = account_fields({"message_type": "template", "template_id": "gone", "template_data": {"thing1": "x"}})
     assert problem.field == "template_id"
+
+
+def test_a_template_not_in_the_account_lists_its_templates_with_their_titles():
+    facts = AccountFacts(
+        settings=SERVICE,
+        tags={},
+        template_fields={"tmpl_activity_reminder": ["thing1"], "T2": ["thing1"]},
+        template_titles={"tmpl_activity_reminder": "活动提醒", "T2": "订单支付成功通知"},
+    )
+    (problem,) = account_fields({"message_type": "template", "template_id": "tmpl_activity"}, facts)
+    assert str(problem) == (
+        "template_id: 'tmpl_activity' is not a template of this account; did you mean 'tmpl_activity_reminder'?"
+        " (templates: T2 订单支付成功通知, tmpl_activity_reminder 活动提醒)"
+    )
 
 
 def test_template_fields_missing_and_unknown():

@@ -34,6 +34,7 @@ from ..store.fans import profiles_for_render, replace_tags, sample_openids
 from ..store.schema import recipients, runs
 from ..store.sizes import fit, room
 from ..store.templates import replace_templates
+from ..wechat.api.template import PrivateTemplate
 from .content import load_content
 from .run import CampaignRun
 
@@ -213,21 +214,22 @@ def _account_facts(run: CampaignRun) -> AccountFacts:
     if run.spec.tag:
         tags = {tag.name: tag.id for tag in run.client.list_tags()}
         replace_tags(run.engine, run.appid, tags)
-    fields: dict[str, list[str]] = {}
+    listed: list[PrivateTemplate] = []
     if run.spec.kind is MessageKind.TEMPLATE and run.settings.template_permission_problem() is None:
-        fields = _sync_templates(run)
+        listed = _sync_templates(run)
     return AccountFacts(
         settings=run.settings,
         tags=tags,
-        template_fields=fields,
+        template_fields={t.template_id: template_fields(t.content) for t in listed},
+        template_titles={t.template_id: t.title for t in listed},
         mass_sends_today=_mass_sends_today(run) if run.spec.kind is MessageKind.MASS else 0,
     )
 
 
-def _sync_templates(run: CampaignRun) -> dict[str, list[str]]:
+def _sync_templates(run: CampaignRun) -> list[PrivateTemplate]:
     listed = run.client.list_templates()
     replace_templates(run.engine, run.appid, listed)
-    return {t.template_id: template_fields(t.content) for t in listed}
+    return listed
 
 
 def _mass_sends_today(run: CampaignRun) -> int:

@@ -7,6 +7,7 @@ the account (does the tag exist? is the template there?) are in ``check_against_
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import unicodedata
@@ -102,7 +103,7 @@ class CampaignSpec:
             return f"news: {self.news.get('title', '')}"
         return f"material {self.material}" if self.material else "inline text"
 
-    def to_conf(self) -> dict[str, Any]:
+    def to_conf(self) -> dict[str, Any]:  # its keys are CONF_FIELDS
         """The spec back as a JSON-able conf (what tasks pass each other through XCom: small)."""
         return {
             "message_type": self.kind.value,
@@ -127,6 +128,30 @@ class CampaignSpec:
         }
 
 
+# Every key a run conf may hold: the trigger form's fields (integration/params.py has one for each).
+CONF_FIELDS = (
+    "message_type",
+    "wechat_conn_id",
+    "name",
+    "tag",
+    "openids",
+    "material",
+    "text",
+    "news",
+    "template_id",
+    "template_data",
+    "url",
+    "send_at",
+    "dry_run",
+    "preview_openids",
+    "holdout_percent",
+    "confirm_large_send",
+    "resend_unknown",
+    "continue_next_day",
+    "template_strict",
+)
+
+
 def parse_campaign(conf: Mapping[str, Any], now: datetime, *, check_send_at: bool = True) -> CampaignSpec:
     """Validate a run conf; ``now`` is when the marketer pressed *Trigger* (for ``send_at``)."""
     problems: list[FieldProblem] = []
@@ -138,6 +163,7 @@ def parse_campaign(conf: Mapping[str, Any], now: datetime, *, check_send_at: boo
     if size > MAX_CONF_BYTES:
         raise InvalidCampaign([FieldProblem("conf", f"{size:,} bytes of JSON; at most {MAX_CONF_BYTES:,}")])
 
+    _unknown_keys(conf, problem)
     kind = _kind(conf.get("message_type"), problem)
     conn_id = _text(conf, "wechat_conn_id", problem) or "wechat_default"
     tag = _text(conf, "tag", problem)
@@ -198,6 +224,19 @@ def parse_campaign(conf: Mapping[str, Any], now: datetime, *, check_send_at: boo
         continue_next_day=bool(conf.get("continue_next_day", True)),
         template_strict=bool(conf.get("template_strict", False)),
     )
+
+
+def _unknown_keys(conf: Mapping[str, Any], problem) -> None:
+    """A key the form does not have is a typo (``materal``) that would otherwise be ignored without a word:
+    the campaign would go out without what the key was meant to say."""
+    for key in sorted(set(conf) - set(CONF_FIELDS), key=str):
+        problem("conf", f"unknown field {key!r}: {_suggestion(str(key), CONF_FIELDS, 'the fields are')}")
+
+
+def _suggestion(given: str, known: Sequence[str], listing: str) -> str:
+    """``did you mean 'x'?`` when one known name is close to what was given, else the known names."""
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"{listing} {', '.join(known)}"
 
 
 def _kind(value: Any, problem) -> MessageKind | None:
@@ -384,6 +423,7 @@ class AccountFacts:
     settings: AccountSettings
     tags: Mapping[str, int]  # name -> WeChat tag id
     template_fields: Mapping[str, Sequence[str]]  # template_id -> its fields (thing1, time2, ...)
+    template_titles: Mapping[str, str] = field(default_factory=dict)  # template_id -> its title (活动提醒)
     mass_sends_today: int = 0  # successful mass sends today (Beijing), for subscription accounts
 
 
@@ -398,7 +438,7 @@ def check_against_account(spec: CampaignSpec, facts: AccountFacts) -> None:
         if permission:
             problems.append(FieldProblem("message_type", permission))
         elif spec.template_id is None or spec.template_id not in facts.template_fields:
-            problems.append(FieldProblem("template_id", f"{spec.template_id!r} is not a template of this account"))
+            problems.append(FieldProblem("template_id", _not_a_template(spec.template_id, facts)))
         else:
             problems.extend(_template_field_problems(spec.template_data, facts.template_fields[spec.template_id]))
     if (
@@ -413,6 +453,15 @@ def check_against_account(spec: CampaignSpec, facts: AccountFacts) -> None:
         )
     if problems:
         raise InvalidCampaign(problems)
+
+
+def _not_a_template(template_id: str | None, facts: AccountFacts) -> str:
+    """Names the account's templates, so that a data engineer need not look them up elsewhere."""
+    ids = sorted(facts.template_fields)
+    listed = ", ".join(f"{t} {facts.template_titles.get(t, '')}".rstrip() for t in ids) or "none"
+    close = difflib.get_close_matches(template_id or "", ids, n=1, cutoff=0.6)
+    meant = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{template_id!r} is not a template of this account{meant} (templates: {listed})"
 
 
 def _template_field_problems(data: Mapping[str, str], fields: Sequence[str]) -> list[FieldProblem]:
