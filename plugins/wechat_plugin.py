@@ -1,7 +1,9 @@
 """Registers the WeChat campaigns plugin with Airflow's API server and UI.
 
 - ``/wechat/callback/<conn_id>``: WeChat's callback URL (public, signed);
-- ``/wechat/sent/``: the Sent page and its JSON API (Airflow login required), in the UI's Browse menu.
+- ``/wechat/sent/``: the Sent page and its JSON API (Airflow login required), in the UI's Browse menu;
+- ``/wechat/library/``: the Library pages, materials, templates and audience (Airflow login required), in the
+  UI's Browse menu.
 """
 
 from typing import ClassVar
@@ -9,6 +11,7 @@ from typing import ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from wechat_campaigns.integration.callback_app import app as callback_app
+from wechat_campaigns.integration.library_app import app as library_app
 from wechat_campaigns.integration.sent_app import app as sent_app
 
 
@@ -17,6 +20,7 @@ class WeChatCampaignsPlugin(AirflowPlugin):
     fastapi_apps: ClassVar[list] = [
         {"app": callback_app, "url_prefix": "/wechat/callback", "name": "WeChat callbacks"},
         {"app": sent_app, "url_prefix": "/wechat/sent", "name": "WeChat sent messages"},
+        {"app": library_app, "url_prefix": "/wechat/library", "name": "WeChat library"},
     ]
     external_views: ClassVar[list] = [
         {
@@ -25,5 +29,12 @@ class WeChatCampaignsPlugin(AirflowPlugin):
             "url_route": "wechat-sent",
             "destination": "nav",
             "category": "browse",
-        }
+        },
+        {
+            "name": "WeChat library · 素材库",
+            "href": "/wechat/library/materials",
+            "url_route": "wechat-library",
+            "destination": "nav",
+            "category": "browse",
+        },
     ]

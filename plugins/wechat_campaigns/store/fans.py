@@ -242,3 +242,14 @@ def sample_openids(engine: Engine, appid: str, tag: str | None, limit: int) -> l
         query = query.where(fans.c.openid.in_(members))
     with engine.connect() as connection:
         return list(connection.execute(query.order_by(fans.c.openid).limit(limit)).scalars())
+
+
+def tags_page(engine: Engine, appid: str, *, offset: int = 0, limit: int = 50, search: str | None = None) -> list[dict]:
+    """The account's tags, biggest first (``tag_id``, ``name``, ``fan_count``, ``synced_at``): a page of them,
+    so that an account with WeChat's 100 tags (or a test's thousands) stays one quick query."""
+    query = sa.select(tags.c.tag_id, tags.c.name, tags.c.fan_count, tags.c.synced_at).where(tags.c.appid == appid)
+    if search:
+        query = query.where(tags.c.name.contains(search, autoescape=True))
+    query = query.order_by(sa.func.coalesce(tags.c.fan_count, -1).desc(), tags.c.name).offset(offset).limit(limit)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]

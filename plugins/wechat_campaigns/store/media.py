@@ -3,6 +3,7 @@ decides when to upload again)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,3 +40,22 @@ def keep_upload(engine: Engine, appid: str, content_hash: str, purpose: str, sto
     }
     with engine.begin() as connection:
         upsert(connection, media, [row])
+
+
+def uploads_of(engine: Engine, appid: str, content_hashes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """What the account uploaded of each content hash, for every purpose (``purpose``, ``media_id``, ``url``,
+    ``created_at``, ``expires_at``), oldest first."""
+    wanted = sorted(set(content_hashes))
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not wanted:
+        return found
+    query = (
+        sa.select(media.c.content_hash, media.c.purpose, media.c.media_id, media.c.url, media.c.created_at)
+        .add_columns(media.c.expires_at)
+        .where(media.c.appid == appid, media.c.content_hash.in_(wanted))
+        .order_by(media.c.created_at)
+    )
+    with engine.connect() as connection:
+        for row in connection.execute(query).mappings():
+            found.setdefault(row["content_hash"], []).append(dict(row))
+    return found

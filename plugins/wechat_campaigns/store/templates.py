@@ -12,11 +12,13 @@ from sqlalchemy.engine import Engine
 from .db import upsert
 from .schema import account_state, templates
 
+TEMPLATE_INDUSTRIES = "template_industries"
+
 
 def replace_templates(engine: Engine, appid: str, listed: Iterable[Any]) -> None:
     """``listed``: objects with template_id, title, content, example (``WeChatClient.list_templates``).
     Templates WeChat no longer lists are forgotten; what we know of the others (short id) is kept."""
-    now = time.time()
+    now, listed = time.time(), list(listed)
     rows = [
         {
             "appid": appid,
@@ -34,6 +36,17 @@ def replace_templates(engine: Engine, appid: str, listed: Iterable[Any]) -> None
             sa.delete(templates).where(templates.c.appid == appid, templates.c.template_id.not_in(current))
         )
         upsert(connection, templates, rows)
+        # Each template's industry as WeChat lists it, kept beside the list (the templates table has no column).
+        industries = {
+            t.template_id: [getattr(t, "primary_industry", ""), getattr(t, "deputy_industry", "")] for t in listed
+        }
+        value = {"key": TEMPLATE_INDUSTRIES, "value": industries, "updated_at": now}
+        upsert(connection, account_state, [{"appid": appid, **value}])
+
+
+def template_industries(engine: Engine, appid: str) -> dict[str, list[str]]:
+    """template id -> [first class, second class] of its industry, as the last listing said."""
+    return get_state(engine, appid, TEMPLATE_INDUSTRIES) or {}
 
 
 def remember_added(engine: Engine, appid: str, template_id: str, short_id: str, keywords: Sequence[str]) -> None:
