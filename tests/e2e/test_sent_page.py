@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -206,3 +207,145 @@ def test_a_customer_service_run_names_the_window_rules_that_left_a_fan_out(api_s
     ):
         page = session.get(f"{base}/run", params={"key": key}, headers={"Accept-Language": accept}, timeout=10).text
         assert all(word in page for word in words), accept
+
+
+def pages(api_server, key: str, path: str = "/run") -> dict[str, str]:
+    """The run's page (or the list) in English and in Chinese, as the marketer's browser gets it."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_server.token()}"
+    return {
+        lang: session.get(
+            f"{api_server.url}/wechat/sent{path}", params={"key": key}, headers={"Accept-Language": lang}, timeout=10
+        ).text
+        for lang in ("en", "zh-CN")
+    }
+
+
+def api_run(api_server, key: str) -> dict:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_server.token()}"
+    return session.get(f"{api_server.url}/wechat/sent/api/run", params={"key": key}, timeout=10).json()
+
+
+def funnel_of(page: str) -> str:
+    return page.split('id="funnel"', 1)[1].split("<h2>", 1)[0]
+
+
+def test_a_dry_run_reads_planned_never_sent_and_shows_its_inline_text(api_server, callback_campaign):
+    campaign = callback_campaign("plain")
+    text = "<b>周末</b> & 新品 <script>alert(1)</script>"
+    run = campaign.run(
+        message_type="mass", wechat_conn_id=campaign.conn_id, openids=FANS, text=text, dry_run=True, name="Dry text"
+    )
+    assert run.state == "success", campaign.task_states(run)
+    assert campaign.received() == {}
+    key = f"{run.dag_id}/{run.run_id}"
+    assert [(s["step"], s["count"]) for s in api_run(api_server, key)["funnel"]] == [
+        ("audience", 6),
+        ("eligible", 6),
+        ("planned", 6),
+    ]
+    page = pages(api_server, key)
+    assert "Planned" in funnel_of(page["en"]) and "Sent" not in funnel_of(page["en"])
+    assert "计划发送" in funnel_of(page["zh-CN"]) and "已发送" not in funnel_of(page["zh-CN"])
+    escaped = "&lt;b&gt;周末&lt;/b&gt; &amp; 新品 &lt;script&gt;alert(1)&lt;/script&gt;"
+    assert all(escaped in shown and "<script>alert" not in shown for shown in page.values())
+    listing = pages(api_server, key, "/")
+    assert "6 planned" in listing["en"] and "6 计划发送" in listing["zh-CN"]
+    assert "&lt;b&gt;周末" in listing["en"]
+
+
+def test_a_refused_run_shows_its_reason_in_red_at_the_top(api_server, callback_campaign):
+    campaign = callback_campaign("plain")
+    run = campaign.run(message_type="mass", wechat_conn_id=campaign.conn_id, tag="no_such_tag", text="hi")
+    assert run.state == "failed"
+    page = pages(api_server, f"{run.dag_id}/{run.run_id}")
+    for lang, refused in (("en", "Refused: "), ("zh-CN", "拒绝原因: ")):
+        shown = page[lang]
+        banner = shown.split('<div class="banner refused" id="refusal" role="alert">', 1)[1].split("</div>", 1)[0]
+        assert banner.startswith(refused) and "no_such_tag" in banner, banner
+        assert shown.index('id="refusal"') < shown.index('class="card"')  # above everything else
+    assert ".banner.refused" in page["en"] and "color: var(--bad)" in page["en"]
+
+
+@pytest.mark.parametrize(
+    ("errcode", "chinese"),
+    [(40037, "返回错误码 40037：模板 ID 不在本公众号中"), (61999, "返回错误码 61999：")],
+)
+def test_wechats_errors_read_in_chinese_on_the_chinese_page(api_server, callback_campaign, errcode, chinese):
+    campaign = callback_campaign("plain")
+    admin = campaign.account.admin
+    admin.faults([{"endpoint": "/cgi-bin/message/template/send", "errcode": errcode}])
+    try:
+        run = campaign.run(
+            message_type="template",
+            wechat_conn_id=campaign.conn_id,
+            openids=FANS[:2],
+            template_id=STANDARD_TEMPLATE,
+            template_data=ORDER_PAID,
+        )
+    finally:
+        admin.clear_faults()
+    assert run.state == "failed"
+    recorded = campaign.history(run)["error"]
+    assert f"errcode {errcode}" in recorded
+    page = pages(api_server, f"{run.dag_id}/{run.run_id}")
+    assert chinese in page["zh-CN"] and recorded.split(": ", 1)[1] not in page["zh-CN"]
+    if errcode == 61999:  # a code we do not know: WeChat's own text, as it came
+        said = recorded.split(f"errcode {errcode}: ", 1)[1].split(" rid:")[0]
+        assert said in page["zh-CN"]
+    assert f"errcode {errcode}" in page["en"]
+    assert "失败" in page["zh-CN"] and ">failed<" not in page["zh-CN"]
+
+
+def test_a_browser_without_a_session_is_sent_to_airflows_login(api_server):
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = f"{api_server.url}/wechat/sent/run?key=wechat_campaign%2Fx"
+    answer = requests.get(page, headers=browser, allow_redirects=False, timeout=10)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/auth/login?" + urlencode({"next": page})
+    assert requests.get(api_server.url + answer.headers["location"], timeout=10).status_code == 200
+    for path in ("/wechat/sent/api/runs", "/wechat/sent/run.csv?key=x"):
+        assert requests.get(api_server.url + path, headers=browser, timeout=10).status_code == 401
+
+
+def test_cancel_ends_a_scheduled_run_as_success_with_a_note_of_who_cancelled(api_server, scheduler_dags):
+    """The run page's Cancel, as the marketer (no scheduler here: the run stays queued, waiting). Airflow
+    shows the run success with the note; the Sent page cancelled, by whom and when."""
+    from wechat_campaigns.store import history
+    from wechat_campaigns.store.db import engine_for
+
+    scheduler_dags("wechat_campaign")
+    airflow = requests.Session()
+    airflow.headers["Authorization"] = f"Bearer {api_server.token()}"
+    send_at = time.time() + 3600
+    conf = {"message_type": "mass", "wechat_conn_id": "wechat_cb", "tag": "crowd", "text": "明天见"}
+    made = airflow.post(
+        f"{api_server.url}/api/v2/dags/wechat_campaign/dagRuns", json={"logical_date": None, "conf": conf}, timeout=10
+    )
+    assert made.status_code == 200, made.text
+    run_id = made.json()["dag_run_id"]
+    key = f"wechat_campaign/{run_id}"
+    history.save_run(  # what validate records of a scheduled send
+        engine_for(api_server.store_url), key, status="scheduled", kind="mass", name="Tomorrow",
+        dag_id="wechat_campaign", dag_run_id=run_id, scheduled_for=send_at, conf=conf,
+    )  # fmt: skip
+    page = pages(api_server, key)
+    assert 'id="cancel"' in page["en"] and "Airflow 3.3 has no cancelled state" in page["en"]
+    assert "取消这次发送" in page["zh-CN"]
+
+    answer = airflow.post(f"{api_server.url}/wechat/sent/cancel", data={"key": key}, timeout=30)
+    assert answer.status_code == 200 and answer.url.endswith(f"run?key={quote(key, safe='')}"), answer.url
+    assert "Cancelled by marketer at " in answer.text and 'id="cancel"' not in answer.text
+    in_airflow = airflow.get(f"{api_server.url}/api/v2/dags/wechat_campaign/dagRuns/{run_id}", timeout=10).json()
+    assert in_airflow["state"] == "success"
+    assert in_airflow["note"].startswith("Cancelled by marketer at ")
+    shown = api_run(api_server, key)
+    assert shown["run"]["display_status"] == "cancelled" and shown["cancelled"]["by"] == "marketer"
+    assert "marketer 于 " in pages(api_server, key)["zh-CN"]
+
+    again = airflow.post(f"{api_server.url}/wechat/sent/cancel", data={"key": key}, timeout=30)
+    assert "can no longer be cancelled" in again.text
+    evil = {"Origin": "https://evil.example"}
+    from_elsewhere = airflow.post(f"{api_server.url}/wechat/sent/cancel", data={"key": key}, headers=evil, timeout=10)
+    assert from_elsewhere.status_code == 403

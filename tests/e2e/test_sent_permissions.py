@@ -55,3 +55,11 @@ def test_a_user_with_read_access_sees_the_run_and_its_fans(two_runs):
     assert {CAMPAIGN, OTHER} <= listed(server, marketer)
     csv = marketer.get(f"{server.url}/wechat/sent/run.csv", params={"key": CAMPAIGN}, timeout=10)
     assert csv.status_code == 200 and csv.text.count("oPermissionFan") == 3
+
+
+def test_a_user_without_read_access_cannot_cancel_the_campaigns_runs(two_runs):
+    server = two_runs
+    outsider = session_of(server, OUTSIDER, "outsider-password")
+    answer = outsider.post(f"{server.url}/wechat/sent/cancel", data={"key": CAMPAIGN}, timeout=10)
+    assert answer.status_code == 404
+    assert history.get_run(engine_for(server.store_url), CAMPAIGN)["status"] == "completed"

@@ -1,8 +1,16 @@
 """How the Sent page reads a run's state, funnel and reasons."""
 
-from wechat_campaigns.campaigns.sent import display_status, funnel, mass_jobs, reasons
-from wechat_campaigns.domain import verdict
-from wechat_campaigns.integration.sent_labels import LABELS, REASONS_ZH, language, mass_status_label, reason_label
+from wechat_campaigns.campaigns.sent import can_cancel, display_status, funnel, mass_jobs, reasons
+from wechat_campaigns.domain import errors, verdict
+from wechat_campaigns.integration.sent_labels import (
+    ERRORS_ZH,
+    LABELS,
+    REASONS_ZH,
+    error_text,
+    language,
+    mass_status_label,
+    reason_label,
+)
 
 NOW = 1_800_000_000.0
 
@@ -76,3 +84,63 @@ def test_wechats_mass_statuses_and_the_failed_jobs_reasons_in_both_languages():
     for reason in [*reasons, verdict.MASS_JOB_FAILED]:
         assert reason in REASONS_ZH and "_" not in reason_label(reason, "en")
     assert reason_label(verdict.MASS_REFUSED_BY_ADMIN, "zh") == "管理员拒绝了群发（API 群发保护）"
+
+
+def test_a_dry_run_reads_planned_never_sent():
+    row = {
+        "status": "dry_run",
+        "dry_run": True,
+        "counts": {"audience": 3100, "eligible": 3020, "status": {"planned": 3020, "excluded": 80}},
+    }
+    assert [(s["step"], s["count"], s["share"]) for s in funnel(row)] == [
+        ("audience", 3100, 100.0),
+        ("eligible", 3020, 97.4),
+        ("planned", 3020, 97.4),
+    ]
+    assert (LABELS["en"]["planned"], LABELS["zh"]["planned"]) == ("planned", "计划发送")
+
+
+def test_only_a_run_waiting_for_its_send_time_can_be_cancelled():
+    scheduled = {"status": "scheduled", "scheduled_for": NOW + 3600}
+    assert can_cancel(display_status(scheduled, "running", NOW))
+    assert not can_cancel(display_status(scheduled, "success", NOW))  # cancelled already
+    assert not can_cancel(display_status({**scheduled, "scheduled_for": NOW - 1}, "running", NOW))  # sending
+    assert display_status({"status": "cancelled"}, "success", NOW) == "cancelled"
+
+
+def test_every_kind_of_wechat_error_has_a_chinese_text():
+    missing = {kind.reason for kind in errors._KINDS.values()} - set(ERRORS_ZH)
+    assert not missing
+    error = "send[0] failed: WeChat message/mass/sendall errcode 40007: invalid media_id rid: 6530f9c7-22efcc6d"
+    assert error_text(error, "zh") == (
+        "send[0] 步骤失败：微信接口 message/mass/sendall 返回错误码 40007：media_id 缺失、已过期或类型不对"
+        "（rid: 6530f9c7-22efcc6d）"
+    )
+    assert error_text(error, "en") == error
+    whitelisted = "validate failed: WeChat cgi-bin/tags/get errcode 40164: invalid ip 1.2.3.4 — add the address"
+    assert "IP 白名单" in error_text(whitelisted, "zh") and "add the address" not in error_text(whitelisted, "zh")
+
+
+def test_an_unknown_errcode_shows_the_code_and_wechats_text():
+    error = "send[1] failed: WeChat message/custom/send errcode 12345: something new happened rid: ab12"
+    assert error_text(error, "zh") == (
+        "send[1] 步骤失败：微信接口 message/custom/send 返回错误码 12345：something new happened rid: ab12"
+    )
+
+
+def test_the_verdicts_sentences_in_chinese():
+    assert error_text("cancelled before its send time", "zh") == "在发送时间前已取消"
+    partial = "4 of 5 sent; 1 not sent: blocked ×1 (send[0] failed: WeChat message/template/send errcode -1: busy)"
+    assert error_text(partial, "zh") == (
+        "已发送 4/5；1 位未发送：拒收模板消息 1 (send[0] 步骤失败：微信接口 message/template/send 返回错误码 -1："
+        "微信系统繁忙，稍后重试)"
+    )
+    assert error_text("resolve_audience did not finish (upstream_failed); its log in Airflow says why", "zh") == (
+        "resolve_audience 未完成（upstream_failed），原因见 Airflow 中该步骤的日志"
+    )
+
+
+def test_fans_statuses_and_reasons_from_wechat_errors_in_chinese():
+    for status in ("sent", "failed", "excluded", "unknown", "pending", "planned"):
+        assert LABELS["zh"][status] != LABELS["en"][status]
+    assert reason_label("invalid_media", "zh") == "media_id 缺失、已过期或类型不对"

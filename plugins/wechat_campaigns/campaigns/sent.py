@@ -12,7 +12,9 @@ from typing import Any
 
 from ..domain import verdict
 
-# Airflow run states that mean a run will not send any more (a marketer marked it failed to cancel it).
+# Airflow run states that mean a run will not send any more: the Sent page's Cancel sets a scheduled run
+# to success (Airflow has no cancelled state, and failed would count as a failure); failed is how it was
+# cancelled from Airflow's own UI before.
 _STOPPED = {"failed", "success"}
 # What a run's recipient shows, on the Sent page, in its JSON and CSV, and from the CLI.
 RECIPIENT_FIELDS = ("openid", "status", "reason", "errcode", "msg_id", "delivery")
@@ -32,17 +34,45 @@ def display_status(row: Mapping[str, Any], airflow_state: str | None, now: float
     return status
 
 
+def can_cancel(display: str) -> bool:
+    """Only a run still waiting for its send time can be cancelled: after it, fans may already have it."""
+    return display == "scheduled"
+
+
+def cancelled(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Who cancelled the run on the Sent page, and when (epoch seconds), if someone did."""
+    found = (row.get("counts") or {}).get("cancelled")
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+def cancel_note(user: str, at: str) -> str:
+    """The Airflow run's note: Airflow shows the cancelled run as success, and this says why."""
+    return f"Cancelled by {user} at {at} (Beijing time) on the Sent page, before its send time: nothing was sent."
+
+
+def is_dry_run(row: Mapping[str, Any]) -> bool:
+    return bool(row.get("dry_run")) or row.get("status") == "dry_run"
+
+
 def funnel(row: Mapping[str, Any], live: Mapping[str, int] | None = None, delivered: int | None = None) -> list[dict]:
-    """audience → eligible → sent → delivered, each with its share of the audience."""
+    """audience → eligible → sent → delivered, each with its share of the audience; a dry run sent nothing,
+    so its funnel ends with the fans it planned (audience → eligible → planned)."""
     counts = row.get("counts") or {}
     by_status = dict(counts.get("status") or live or {})
     audience = counts.get("audience", sum(by_status.values()))
     eligible = counts.get("eligible", sum(n for s, n in by_status.items() if s != "excluded"))
-    sent = by_status.get("sent", 0) or by_status.get("planned", 0)
-    report = row.get("wechat_report") or {}
-    if delivered is None and report.get("jobs_reported"):
-        delivered = report.get("sent")
-    steps = [("audience", audience), ("eligible", eligible), ("sent", sent), ("delivered", delivered)]
+    if is_dry_run(row):
+        steps = [("audience", audience), ("eligible", eligible), ("planned", by_status.get("planned", 0))]
+    else:
+        report = row.get("wechat_report") or {}
+        if delivered is None and report.get("jobs_reported"):
+            delivered = report.get("sent")
+        steps = [
+            ("audience", audience),
+            ("eligible", eligible),
+            ("sent", by_status.get("sent", 0)),
+            ("delivered", delivered),
+        ]
     return [
         {"step": step, "count": n, "share": round(100 * n / audience, 1) if audience and n is not None else None}
         for step, n in steps

@@ -103,3 +103,10 @@ def _reported(jobs: list[dict[str, Any]]) -> list[tuple]:
     """What WeChat reported of each job, as far as the verdict goes."""
     fields = ("msg_id", "wechat_status", "total_count", "filter_count", "sent_count", "error_count")
     return [tuple(job[name] for name in fields) for job in jobs]
+
+
+def record_cancelled(engine: Any, run_key: str, by: str, at: float) -> None:
+    """The history row of a scheduled run cancelled on the Sent page: cancelled, by whom and when. Its
+    write_history never runs (Airflow skips the steps after the wait), so this is the run's summary."""
+    counts = {"audience": 0, "eligible": 0, "status": {}, "reasons": {}, "cancelled": {"by": by, "at": at}}
+    history.save_run(engine, run_key, status="cancelled", counts=counts, finished_at=at, error=None)

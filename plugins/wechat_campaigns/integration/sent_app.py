@@ -6,7 +6,10 @@ route needs an Airflow login — the UI's session cookie or a Bearer token — a
 - ``/wechat/sent/`` — runs, newest first, filterable by account, kind, tag, status and date;
 - ``/wechat/sent/run?key=…`` — one run: funnel, reasons, what WeChat reported of each mass job, recipients
   (paged, searchable by openid), a link to the Airflow run; ``/wechat/sent/run.csv?key=…`` exports its recipients;
+- ``/wechat/sent/cancel`` (POST, ``key``) — the run page's *Cancel* of a scheduled send (see run_states.py);
 - ``/wechat/sent/api/runs`` and ``/wechat/sent/api/run?key=…`` (``&recipients=1``) — the same as JSON.
+
+A browser without a session that asks for a page is sent to the auth manager's login, which brings it back.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,14 +25,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..campaigns.sent import (
     RECIPIENT_FIELDS,
+    can_cancel,
+    cancel_note,
+    cancelled,
     delivery,
     delivery_reasons,
     display_status,
@@ -38,14 +47,16 @@ from ..campaigns.sent import (
     reasons,
     recipient,
 )
+from ..campaigns.summary import record_cancelled
 from ..domain.clock import SHANGHAI, parse_local_datetime
 from ..store import history, ledger
 from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
 from .hook import ready_store
-from .run_states import airflow_states, state_of
-from .sent_labels import LABELS, language, mass_status_label, reason_label, rules_said
+from .run_states import AirflowApi, AirflowRefused, airflow_states, state_of
+from .sent_labels import LABELS, error_text, language, mass_status_label, reason_label, rules_said
 
 PAGE_SIZE = 50
+SENT_PREFIX = "/wechat/sent"  # where wechat_plugin.py mounts this app
 
 
 def _authenticated():
@@ -96,6 +107,27 @@ async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSON
     """400 naming the parameter (``page: Input should be less than or equal to 100000``), not FastAPI's 422."""
     problems = [f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors()]
     return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:
+    """A browser without a session asking for a page goes to Airflow's login, and comes back after it; the
+    JSON API, the CSV and anything not asking for HTML keep Airflow's 401."""
+    if exc.status_code == 401 and _wants_a_page(request):
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+    return await http_exception_handler(request, exc)
+
+
+def _wants_a_page(request: Request) -> bool:
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "/api/" not in path
+        and not path.endswith(".csv")
+    )
 
 
 @app.exception_handler(SchemaMismatch)
@@ -155,6 +187,8 @@ def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
         row["delivery"] = delivery(reported)
     return {
         "run": row,
+        "can_cancel": can_cancel(row["display_status"]),
+        "cancelled": cancelled(row),
         "funnel": funnel(row, live_status, row["delivery"]["delivered"] if reported else None),
         "reasons": sorted(reasons(row, live_reasons) + delivery_reasons(reported), key=lambda r: -r["count"]),
         "cs_rules": (row.get("counts") or {}).get("cs_rules"),
@@ -196,6 +230,7 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
         "rules_said": lambda name: rules_said(name, lang),
         "mass_status": lambda status: mass_status_label(status, lang),
         "delivery_label": lambda status: _delivery_label(status, words, lang),
+        "error_text": lambda error: error_text(error, lang),
         "when": _when,
         "quote": lambda value: quote(str(value), safe=""),
         **values,
@@ -237,6 +272,7 @@ async def sent_run(
     openid: str | None = None,
     status: str | None = None,
     page: int = Query(0, ge=0, le=MAX_PAGE),
+    cancel_refused: str | None = None,
     reader: DagReader = READER,
 ) -> Any:
     view = await run_in_threadpool(_run_view, key, reader)
@@ -253,8 +289,61 @@ async def sent_run(
             page=page,
             openid=openid or "",
             recipient_status=status or "",
+            cancel_refused=cancel_refused if cancel_refused in ("moved_on", "forbidden") else None,
         ),
     )
+
+
+@app.post("/cancel")
+async def cancel_run(request: Request, key: str = Form(...), reader: DagReader = READER) -> Response:
+    """The run page's *Cancel*: a scheduled run still waiting for its send time ends as success in Airflow,
+    with a note of who cancelled it and when, through Airflow's REST API as the user (see run_states.py).
+    Back to the run page, which says why when Airflow or the run's state refused."""
+    _same_origin(request)
+    view = await run_in_threadpool(_run_view, key, reader)  # 404 for a run the user may not read
+    refused = await _cancel(request, view["run"], view["can_cancel"], key, reader.user.get_name())
+    return RedirectResponse(
+        f"run?key={quote(key, safe='')}" + (f"&cancel_refused={refused}" if refused else ""), status_code=303
+    )
+
+
+async def _cancel(request: Request, run: dict[str, Any], allowed: bool, key: str, user: str) -> str | None:
+    """None once cancelled; else why not: ``moved_on`` (no longer waiting) or ``forbidden`` (Airflow's 403)."""
+    airflow = _airflow_as_user(request)
+    try:
+        if not allowed or not await run_in_threadpool(airflow.still_waiting, run["dag_id"], run["dag_run_id"]):
+            return "moved_on"
+        now = time.time()
+        await run_in_threadpool(airflow.cancel, run["dag_id"], run["dag_run_id"], cancel_note(user, _when(now)))
+    except AirflowRefused as refused:
+        if refused.status in (401, 403):
+            return "forbidden"
+        raise HTTPException(refused.status, f"Airflow refused: {refused.detail}") from None
+    await run_in_threadpool(record_cancelled, _engine(), key, user, now)
+    return None
+
+
+def _same_origin(request: Request) -> None:
+    """A form posted from another site is refused (the session cookie would otherwise come with it)."""
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
+        raise HTTPException(403, "the request came from another site")
+
+
+def _airflow_as_user(request: Request) -> AirflowApi:
+    """Airflow's REST API on this very API server (the address that took this request), with the user's
+    token: the UI's session cookie or the Bearer token the request came with."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.configuration import conf
+
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    token = bearer if scheme.lower() == "bearer" and bearer else request.cookies.get(COOKIE_NAME_JWT_TOKEN, "")
+    host, port = request.scope["server"]
+    host = f"[{host}]" if ":" in host else host
+    tls = bool(conf.get("api", "ssl_cert", fallback=""))
+    root = request.scope.get("root_path", "").removesuffix(SENT_PREFIX)
+    # Our own socket by its address: the certificate names the public host, not this one.
+    return AirflowApi(f"{'https' if tls else 'http'}://{host}:{port}{root}", token, verify=not tls)
 
 
 @app.get("/run.csv")

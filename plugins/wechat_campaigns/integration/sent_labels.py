@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from ..domain.eligibility import CS_RULES_BY_NAME
+from ..domain.errors import classify
 from ..domain.verdict import MASS_ERRORS, err_code
 
 LABELS: dict[str, dict[str, str]] = {
@@ -72,6 +75,23 @@ LABELS: dict[str, dict[str, str]] = {
         "error_count": "Failed",
         "result": "Result",
         "not_reported": "Not reported yet",
+        "pending": "pending",
+        "refused": "Refused",
+        "inline_text": "Text",
+        "planned_fans": "Planned",
+        "cancel": "Cancel this send",
+        "cancel_confirm": "Cancel this scheduled send? Nothing will be sent to its fans.",
+        "cancel_says": (
+            "Cancelling ends the run in Airflow as success (Airflow 3.3 has no cancelled state), with a note of "
+            "who cancelled it; its later steps show as skipped."
+        ),
+        "cancelled_by": "Cancelled by {by} at {at} (Beijing time), before its send time: nothing was sent.",
+        "in_airflow": (
+            "In Airflow this run shows as success with the note above; its waiting step is success and every "
+            "later step skipped."
+        ),
+        "cannot_cancel": "This run can no longer be cancelled: it is not waiting for its send time any more.",
+        "not_allowed_to_cancel": "Airflow does not allow you to change runs of this DAG, so the run was not cancelled.",
     },
     "zh": {
         "title": "已发送",
@@ -139,6 +159,20 @@ LABELS: dict[str, dict[str, str]] = {
         "error_count": "发送失败",
         "result": "结果",
         "not_reported": "尚未回报",
+        "pending": "待发送",
+        "refused": "拒绝原因",
+        "inline_text": "文本",
+        "planned_fans": "计划发送",
+        "cancel": "取消这次发送",
+        "cancel_confirm": "确定取消这次定时发送吗？将不会向任何粉丝发送。",
+        "cancel_says": (
+            "取消后，Airflow 会把这次运行标记为“成功”（Airflow 3.3 没有“已取消”状态），并注明由谁取消；"
+            "之后的步骤显示为跳过。"
+        ),
+        "cancelled_by": "{by} 于 {at}（北京时间）在发送时间前取消，未发送任何消息。",
+        "in_airflow": "在 Airflow 中，这次运行显示为“成功”，带有上面的备注；等待步骤为成功，之后的步骤均为跳过。",
+        "cannot_cancel": "这次运行已无法取消：它已不在等待发送时间。",
+        "not_allowed_to_cancel": "Airflow 不允许您修改这个 DAG 的运行，因此未取消。",
     },
 }
 
@@ -233,7 +267,7 @@ REASONS_EN = {
 
 def reason_label(reason: str, lang: str) -> str:
     if lang == "zh":
-        return REASONS_ZH.get(reason, reason)
+        return REASONS_ZH.get(reason) or ERRORS_ZH.get(reason, reason)
     return REASONS_EN.get(reason, reason.replace("_", " "))
 
 
@@ -255,3 +289,105 @@ def rules_said(name: str, lang: str) -> str:
         return CS_RULES_ZH.get(name, name)
     rules = CS_RULES_BY_NAME.get(name)
     return rules.said if rules else name
+
+
+# Each kind of WeChat error (domain.errors, by its reason) in Chinese; an errcode not there is shown with
+# WeChat's own text.
+ERRORS_ZH = {
+    "system_busy": "微信系统繁忙，稍后重试",
+    "rate_limited": "已达每分钟接口调用上限，下一分钟重试",
+    "retry_too_fast": "同一 clientmsgid 重试过快，至少等待 60 秒",
+    "quota_exhausted": "当日接口调用额度已用完，明天再发",
+    "no_mass_quota": "本期群发次数已用完",
+    "token_invalid": "access_token 无效或已被替换",
+    "token_expired": "access_token 已过期",
+    "invalid_openid": "openid 不是本公众号的粉丝",
+    "unsubscribed": "粉丝未关注公众号",
+    "blacklisted": "粉丝在公众号黑名单中",
+    "blocked": "粉丝拒收模板消息",
+    "refused_messages": "粉丝已关闭接收公众号消息",
+    "outside_48h": "客服消息窗口已关闭，或粉丝已取消关注",
+    "window_quota": "本次互动窗口内的客服消息条数已用完",
+    "invalid_media": "media_id 缺失、已过期或类型不对",
+    "invalid_template": "模板 ID 不在本公众号中",
+    "content_too_long": "内容超过微信长度限制",
+    "title_too_long": "标题超过长度限制",
+    "description_too_long": "描述超过长度限制",
+    "too_many_articles": "客服图文消息只能有一篇文章",
+    "template_limit": "公众号已有 25 个模板，达到上限",
+    "author_too_long": "作者超过长度限制",
+    "invalid_keyword": "模板关键词不在模板库中",
+    "industry_change_limit": "本月已修改过所属行业",
+    "invalid_template_value": "模板字段的值不符合关键词规则",
+    "invalid_msg_id": "未知的群发 msg_id",
+    "duplicate_clientmsgid": "这次群发已存在（按已发送计）",
+    "invalid_grant_type": "grant_type 无效",
+    "invalid_message_type": "消息类型无效",
+    "invalid_appid": "AppID 错误",
+    "invalid_secret": "AppSecret 错误",
+    "ip_not_whitelisted": (
+        "调用方 IP 不在接口白名单中：请把微信提示的地址（经代理时为代理的出口地址）加入 IP 白名单"
+        "（公众平台：设置与开发 → 基本配置 → IP白名单）"
+    ),
+    "secret_frozen": "AppSecret 已被冻结",
+    "invalid_openid_list": "openid 列表人数超出范围",
+    "token_missing": "缺少 access_token",
+    "empty_body": "请求内容为空",
+    "empty_text": "文本内容为空",
+    "clientmsgid_too_long": "clientmsgid 超过 64 字节",
+    "invalid_speed": "群发速度缺失或超出 0 到 4 的范围",
+    "bad_request_format": "JSON 或 XML 格式错误",
+    "api_unauthorized": (
+        "公众号没有调用这个接口的权限（不是 access_token 的问题）：请在公众平台检查账号类型、认证和接口权限"
+        "（设置与开发 → 接口权限）"
+    ),
+    "api_forbidden": "这个接口已被封禁",
+    "clear_quota_limit": "本月的额度清零次数已用完",
+}
+
+_STEP_FAILED = re.compile(r"\b([a-z_]+(?:\[\d+\])?) failed: ")
+_WECHAT_ERROR = re.compile(r"WeChat (\S+) errcode (-?\d+): (.*?)(?: — .*?)?(\)?)$")
+_RID = re.compile(r"\brid:\s*(\S+)")
+_PARTIAL = re.compile(r"^([\d,]+) of ([\d,]+) sent; ([\d,]+) not sent: ([^(]*)")
+_FIXED_ZH = [
+    (re.compile(r"^cancelled before its send time$"), "在发送时间前已取消"),
+    (
+        re.compile(r"(\S+) did not finish \((\w+)\); its log in Airflow says why"),
+        r"\1 未完成（\2），原因见 Airflow 中该步骤的日志",
+    ),
+    (re.compile(r"^([\d,]+) fans were not planned$"), r"\1 位粉丝未能完成计划"),
+]
+
+
+def error_text(error: str | None, lang: str) -> str:
+    """A run's problem in the page's language. In Chinese, WeChat's errcodes read as what they mean (an
+    errcode this product does not know: the code and WeChat's own text), with the step that failed and
+    the usual sentences of the verdict; anything else (a refusal naming a field) stays as recorded."""
+    text = error or ""
+    if lang != "zh" or not text:
+        return text
+    text = _WECHAT_ERROR.sub(_wechat_error_zh, text)
+    text = _STEP_FAILED.sub(r"\1 步骤失败：", text)
+    text = _PARTIAL.sub(_partial_zh, text)
+    for pattern, said in _FIXED_ZH:
+        text = pattern.sub(said, text)
+    return text
+
+
+def _wechat_error_zh(found: re.Match[str]) -> str:
+    path, code, said, close = found.group(1), int(found.group(2)), found.group(3), found.group(4)
+    kind = classify(code)
+    meaning = ERRORS_ZH.get(kind.reason) if kind.reason != "unknown_error" else None
+    if meaning is None:
+        return f"微信接口 {path} 返回错误码 {code}：{said}{close}"
+    rid = _RID.search(said)
+    return f"微信接口 {path} 返回错误码 {code}：{meaning}" + (f"（rid: {rid.group(1)}）" if rid else "") + close
+
+
+def _partial_zh(found: re.Match[str]) -> str:
+    sent, eligible, not_sent, why = found.groups()
+    reasons = []
+    for part in why.split(","):
+        reason, _, n = part.strip().partition(" ×")
+        reasons.append(f"{reason_label(reason, 'zh')} {n}" if n else reason_label(reason, "zh"))
+    return f"已发送 {sent}/{eligible}；{not_sent} 位未发送：{'，'.join(reasons)} "
