@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from urllib.parse import quote
 
 import pytest
 
@@ -51,6 +52,22 @@ def test_rejected_names_the_field(campaign):
     summary = campaign.history(run)
     assert summary["status"] == "rejected" and summary["error"].startswith("tag: no fan tag named 'VIP'")
     assert campaign.received() == {}
+
+
+def test_a_refusal_is_said_first_in_the_log_with_the_sent_page_and_one_traceback_at_most(campaign, capfd, caplog):
+    """What a marketer who opens the red run's log reads: validate's first error is the refusal naming the field
+    and where the Sent page shows the run; write_history, which has nothing to add, adds no traceback."""
+    capfd.readouterr()
+    run = campaign.run(**template_conf(tag="VIP"))
+    airflow_log = capfd.readouterr().out  # dag.test() runs the tasks here: Airflow's own lines come out here,
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]  # and the tasks' through logging
+    assert run.state == "failed"
+    assert errors[0].startswith("campaign rejected: tag: no fan tag named 'VIP' in this account"), errors
+    sent_page = f"/wechat/sent/run?key={quote(run.dag_id + '/' + run.run_id, safe='')}"
+    assert sent_page in errors[1]
+    assert airflow_log.count("Traceback (most recent call last)") == 1, airflow_log  # validate's, not write_history's
+    assert "The above exception was the direct cause" not in airflow_log  # no InvalidCampaign chained under it
+    assert campaign.history(run)["status"] == "rejected"
 
 
 def test_wechat_unreachable_at_validate_fails_the_run_and_says_where(make_campaign, monkeypatch):

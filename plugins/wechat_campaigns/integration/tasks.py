@@ -6,9 +6,11 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlencode
 
 from airflow.sdk import get_current_context
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from ..campaigns import audience, summary, validation
@@ -74,7 +76,24 @@ def validate() -> dict[str, Any]:
                 dag_run_id=context["dag_run"].run_id,
                 conf=_conf_to_keep(context["params"]),
             )
-            raise AirflowFailException(f"campaign rejected: {exc}") from exc
+            raise refusal(context, exc) from None
+
+
+def refusal(context: Any, error: Exception) -> AirflowFailException:
+    """Say why the campaign was refused first and plainly in the task's log, one line per field, with where
+    the Sent page shows the run; the exception to raise (it fails the task without retries) carries the
+    message only, so the traceback Airflow logs under it is not a second copy of where our code found it."""
+    problems = error.problems if isinstance(error, InvalidCampaign) else [error]
+    for problem in problems:
+        log.error("campaign rejected: %s", problem)
+    log.error("Nothing was sent. The run on the Sent page: %s", sent_page(run_key(context)))
+    return AirflowFailException(f"campaign rejected: {error}")
+
+
+def sent_page(key: str) -> str:
+    """The run's page on the Sent page (the API server's address when Airflow is configured with one)."""
+    base = str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}/wechat/sent/run?{urlencode({'key': key})}"
 
 
 def _conf_to_keep(params: Any) -> dict[str, Any] | None:
@@ -92,7 +111,7 @@ def resolve_audience() -> dict[str, int]:
             return audience.resolve_audience(run)
         except InvalidCampaign as exc:
             validation.reject(run, exc)
-            raise AirflowFailException(f"campaign rejected: {exc}") from exc
+            raise refusal(context, exc) from None
 
 
 def filter_eligible() -> dict[str, int]:
@@ -119,13 +138,25 @@ def write_history() -> dict[str, Any]:
     try:
         run = campaign_run(context)
     except (InvalidCampaign, ValueError) as exc:
-        raise AirflowFailException(f"campaign rejected: {exc}") from exc
+        end_refused_run(context, str(exc))
     except (SchemaMismatch, StoreNotConfigured) as exc:
         raise AirflowFailException(str(exc)) from exc
+    row = history.get_run(run.engine, run.run_key)
+    if row is not None and row["status"] == "rejected":
+        end_refused_run(context, str(row["error"]))
     try:
         return summary.write_history(run, counts, stopped=step_that_stopped(context))
     except summary.RunFailed as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def end_refused_run(context: Any, reason: str) -> NoReturn:
+    """write_history of a refused run: the refusal is recorded and validate's log says why; this task only
+    keeps the run failed (Airflow judges a run by its last task). SystemExit fails it (it has no retries)
+    without the traceback AirflowFailException gets, which would be a second one for the same refusal."""
+    log.error("campaign rejected: %s", reason)
+    log.error("Nothing was sent. The run on the Sent page: %s", sent_page(run_key(context)))
+    raise SystemExit(1)
 
 
 def step_that_stopped(context: Any) -> summary.Stopped | None:
