@@ -113,6 +113,12 @@ def test_anonymous_requests_are_refused(library_server, path):
     assert requests.get(library_server.url + path, timeout=10, allow_redirects=False).status_code in (401, 404)
 
 
+def test_a_browser_without_a_session_is_sent_to_airflows_login(library_server):
+    page = f"{library_server.url}/wechat/library/audience"
+    answer = requests.get(page, headers={"Accept": "text/html"}, timeout=10, allow_redirects=False)
+    assert answer.status_code == 303 and "login" in answer.headers["location"]
+
+
 def test_the_audience_page_shows_each_tags_fan_count_after_a_sync(marketer, shop):
     base, session = marketer
     before = text_of(session.get(f"{base}/audience", timeout=30).text)

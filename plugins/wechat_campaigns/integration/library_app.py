@@ -1,7 +1,8 @@
 """The Library pages (素材库): materials, templates and the audience's tags, in the Airflow UI.
 
 Served by the API server at ``/wechat/library/`` and shown in the UI's navigation (an external view). Every
-route needs an Airflow login (the UI's session cookie or a Bearer token) and answers 401 without one; the
+route needs an Airflow login (the UI's session cookie or a Bearer token) and answers 401 without one (a
+browser asking for a page is sent to Airflow's login instead); the
 runs a material was used in are only those of DAGs the user may read.
 
 - ``/wechat/library/materials`` — by kind, with previews, where used, and what WeChat holds of each;
@@ -29,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..campaigns.libraries.audience import audience_tags, last_sync
 from ..campaigns.libraries.materials import KINDS, library_image, materials_page, materials_usage, upload_state
@@ -41,7 +43,7 @@ from .accounts import account_names
 from .declared import declared_campaigns
 from .hook import WeChatHook, ready_store
 from .library_labels import LABELS, SYNC_PHASES, UPLOAD_PURPOSES
-from .sent_app import READER, DagReader
+from .sent_app import READER, DagReader, _login_first
 from .sent_labels import language
 
 MATERIALS_PAGE, TAGS_PAGE, MAX_PAGE = 24, 50, 10_000
@@ -63,6 +65,8 @@ app = FastAPI(
     openapi_url=None,
 )
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# A browser without a session is sent to Airflow's login and back, as on the Sent page; other requests get 401.
+app.exception_handler(StarletteHTTPException)(_login_first)
 
 
 @app.exception_handler(RequestValidationError)
