@@ -108,5 +108,6 @@ def _reported(jobs: list[dict[str, Any]]) -> list[tuple]:
 def record_cancelled(engine: Any, run_key: str, by: str, at: float) -> None:
     """The history row of a scheduled run cancelled on the Sent page: cancelled, by whom and when. Its
     write_history never runs (Airflow skips the steps after the wait), so this is the run's summary."""
-    counts = {"audience": 0, "eligible": 0, "status": {}, "reasons": {}, "cancelled": {"by": by, "at": at}}
+    # No audience counts: the audience was never resolved, so the list leaves them blank rather than 0.
+    counts = {"cancelled": {"by": by, "at": at}}
     history.save_run(engine, run_key, status="cancelled", counts=counts, finished_at=at, error=None)
