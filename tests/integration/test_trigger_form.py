@@ -16,9 +16,9 @@ A_FILE = re.compile(r"include/|\w\.(ya?ml|json|jpe?g|png|html)\b")
 # Each hint starts by naming the message types it is for.
 KINDS = (
     "All message types · 所有类型",
-    "Mass and customer-service · 群发与客服",
-    "Template · 模板",
-    "Customer-service · 客服",
+    "Mass and customer-service messages · 群发与客服消息",
+    "Template messages · 模板消息",
+    "Customer-service messages · 客服消息",
 )
 
 

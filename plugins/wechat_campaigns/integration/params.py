@@ -14,9 +14,9 @@ from ..library import materials_dir
 from .accounts import account_conn_ids, account_names, default_account
 
 ALL = "All message types · 所有类型"
-MASS_CS = "Mass and customer-service · 群发与客服"
-TEMPLATE = "Template · 模板"
-CS = "Customer-service · 客服"
+MASS_CS = "Mass and customer-service messages · 群发与客服消息"
+TEMPLATE = "Template messages · 模板消息"
+CS = "Customer-service messages · 客服消息"
 
 AUDIENCE = "Audience · 受众"
 CONTENT = "Content: mass and customer service · 内容：群发与客服"
