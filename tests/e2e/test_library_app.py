@@ -132,11 +132,11 @@ def test_the_audience_page_shows_each_tags_fan_count_after_a_sync(marketer, shop
     shown = {name: int(count.replace(",", "")) for name, count in rows}
     assert shown == wechat_says
     assert shown["vip"] == 42 and shown["newcomer"] == 12 and shown["customers"] == 5  # the 5 who left: not counted
-    assert "Last sync:" in text_of(page)
+    assert "Last sync (Beijing time):" in text_of(page)
     assert 'data-trigger-dag="wechat_sync_audience"' in page
 
     chinese = text_of(session.get(f"{base}/audience", headers={"Accept-Language": "zh-CN,zh;q=0.9"}, timeout=30).text)
-    assert "粉丝标签" in chinese and "上次同步" in chinese and "立即同步" in chinese
+    assert "粉丝标签" in chinese and "上次同步（北京时间）" in chinese and "立即同步" in chinese
 
 
 def test_the_templates_page_shows_the_accounts_templates_with_fields_and_the_plan(marketer, shop):
@@ -172,7 +172,7 @@ def test_a_material_shows_its_preview_where_it_was_used_and_what_wechat_holds(ma
 
     page = session.get(f"{base}/materials", params={"kind": "image"}, timeout=30).text
     poster = section(page, "material", "image/winter_poster")
-    assert "1 runs" in poster and "Poster to two fans" in poster
+    assert "1 run," in poster and "Poster to two fans" in poster
     with engine_for(library_server.store_url).connect() as connection:
         media_id = connection.scalar(sa.select(media.c.media_id).where(media.c.purpose == "permanent_image"))
     assert media_id and media_id in poster and "permanent image" in poster
