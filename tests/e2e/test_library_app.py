@@ -211,6 +211,25 @@ def test_many_materials_are_paged(marketer):
     assert not set(on_first) & set(on_second)
 
 
+def test_many_tags_are_paged_biggest_first(marketer, library_server):
+    from wechat_campaigns.store.fans import replace_tags
+
+    engine = engine_for(library_server.store_url)
+    with engine.begin() as connection:
+        connection.execute(sa.delete(tags))
+    replace_tags(engine, ACCOUNT.appid, {f"segment {i:03d}": 200 + i for i in range(120)})
+    with engine.begin() as connection:  # as a sync leaves them: segment 119 the biggest
+        connection.execute(sa.update(tags).values(fan_count=tags.c.tag_id - 200))
+    base, session = marketer
+    pages = [session.get(f"{base}/audience", params={"page": n}, timeout=30).text for n in range(3)]
+    listed = [re.findall(r'<tr data-tag="([^"]+)"', page) for page in pages]
+    assert [len(names) for names in listed] == [50, 50, 20]
+    assert listed[0][0] == "segment 119" and listed[2][-1] == "segment 000"
+    assert ">Next<" in pages[1] and ">Next<" not in pages[2]
+    found = session.get(f"{base}/audience", params={"q": "segment 07"}, timeout=30).text
+    assert len(re.findall(r'<tr data-tag="', found)) == 10
+
+
 @pytest.mark.parametrize(
     "path",
     [
