@@ -17,7 +17,7 @@ from ...store import ledger, quotas, reports
 from ...store.fans import fan_facts, mark_fans
 from ...store.ledger import EXCLUDED, FAILED, PENDING, SENDING, SENT, UNKNOWN, Outcome
 from ...wechat.api.template import TemplateSendResult
-from ...wechat.transport import CallGroup
+from ...wechat.transport import CallGroup, fewer_collections
 from ..content import Content
 from ..run import CampaignRun, QuotaWait
 from .answers import Signals, error_outcome, stop_wait_or_retry
@@ -52,6 +52,10 @@ class PerFanSends:
         self.quota_gone = False
 
     def send(self, batch_nos: list[int]) -> list[Outcome]:
+        with fewer_collections():
+            return self._send(batch_nos)
+
+    def _send(self, batch_nos: list[int]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         waves = self._waves(batch_nos)
         current = None
