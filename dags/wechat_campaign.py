@@ -6,8 +6,8 @@ by openid list or to all followers, now or at a set time.
 
 1. **validate** — checks the form against the account (tag, template and its fields, material, permissions,
    `send_at`); a refusal names the field and sends nothing.
-2. **wait_until_send_time** — waits in the triggerer until `send_at` (no worker slot). Mark the run
-   *failed* before then to cancel.
+2. **wait_until_send_time** — waits in the triggerer until `send_at` (no worker slot). To cancel,
+   press *Cancel* on the run's Sent page before then (the run ends *success* with a note of who cancelled).
 3. **resolve_audience** → **filter_eligible** → **plan_batches** — the fans go into the run's ledger; fans
    who may not receive the message are left out with a reason (monthly cap, 48-hour window, unsubscribed,
    blocked, duplicate, quota, control group).

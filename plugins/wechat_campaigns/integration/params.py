@@ -194,8 +194,8 @@ CAMPAIGN_PARAMS = {
         title="Send at · 定时发送",
         description=hint(
             ALL,
-            "Empty = now. A time without an offset is Beijing time. Mark the run failed to cancel.",
-            "留空 = 立即发送；不带时区的时间按北京时间。取消：将此次运行标记为失败。",
+            "Empty = now. A time without an offset is Beijing time. To cancel, press Cancel on the run's Sent page.",
+            "留空 = 立即发送；不带时区的时间按北京时间。取消：在“已发送”页面该次运行上点击“取消”。",
         ),
         section=TIMING,
     ),
