@@ -8,6 +8,7 @@ conf out with ``dag.test`` (which takes the queued run's place)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,21 @@ ACCOUNT = CALLBACK_ACCOUNTS["plain"]
 COMPOSE = "/wechat/compose"
 
 
+CONFIRM_THRESHOLD = 8  # sends to more fans ask for the confirmation
+
+
+def account_connection(sandbox_url: str) -> dict[str, str]:
+    """The plain callback account with a low confirm_threshold, for the API server and the runs alike."""
+    extra = {"account_type": "service", "verified": True, "callback_token": ACCOUNT.token,
+             "confirm_threshold": CONFIRM_THRESHOLD}  # fmt: skip
+    connection = {"conn_type": "wechat_mp", "login": ACCOUNT.appid, "password": ACCOUNT.secret, "host": sandbox_url,
+                  "extra": extra}  # fmt: skip
+    return {f"AIRFLOW_CONN_{ACCOUNT.conn_id.upper()}": json.dumps(connection)}
+
+
 @pytest.fixture(scope="module")
 def compose_server(airflow_db, sandbox_process, tmp_path_factory):
-    env = {"WECHAT_ACCOUNTS": f"{ACCOUNT.conn_id}=Candy Shop"}
+    env = {"WECHAT_ACCOUNTS": f"{ACCOUNT.conn_id}=Candy Shop", **account_connection(sandbox_process)}
     with started_api_server(tmp_path_factory.mktemp("compose-api"), sandbox_process, env) as server:
         yield server
 
@@ -50,7 +63,8 @@ def shop(compose_server, sandbox, monkeypatch, scheduler_dags):
     """The standard account in the sandbox (5 fans: 2 vip, all customers) and 10 more (6 vip, 4 newcomer, all
     customers), synced into the API server's store."""
     scheduler_dags("wechat_campaign")
-    for name, value in compose_server.connection_env(sandbox.base_url).items():
+    env = {**compose_server.connection_env(sandbox.base_url), **account_connection(sandbox.base_url)}
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("WECHAT_ACCOUNTS", ACCOUNT.conn_id)
     engine = engine_for(compose_server.store_url)
@@ -183,12 +197,19 @@ def test_the_forecast_counts_are_what_a_dry_run_records(compose_server, marketer
 
 
 def test_a_large_send_asks_for_confirmation_in_the_page(compose_server, marketer, shop):
-    """The plain account's confirm_threshold is the default; a holdout of 0 and 10 fans stay under it, so the
-    page offers no confirmation; the threshold is read from the account."""
+    """15 fans tagged customers, over the account's threshold of 8: Send is refused until the box is ticked."""
+    before = len(airflow_runs(compose_server, marketer))
     form = compose_form(message_type="mass", tag="customers", material="text/welcome")
-    checked = marketer.post(f"{compose_server.url}{COMPOSE}/check", data=form, timeout=60).text
-    assert 'name="confirm_large_send"' not in checked
-    assert forecast_of(checked)["calls"] == 1  # the whole tag: one sendall
+    refused = marketer.post(f"{compose_server.url}{COMPOSE}/send", data=form, timeout=60, allow_redirects=False)
+    assert refused.status_code == 400
+    assert "15 fans would receive this, more than this account's 8" in problems_of(refused.text)["confirm_large_send"]
+    assert 'name="confirm_large_send"' in refused.text and forecast_of(refused.text)["eligible"] == 15
+    assert len(airflow_runs(compose_server, marketer)) == before
+
+    confirmed = marketer.post(f"{compose_server.url}{COMPOSE}/check", data={**form, "confirm_large_send": "on"},
+                              timeout=60)  # fmt: skip
+    assert confirmed.status_code == 200 and problems_of(confirmed.text) == {}
+    assert forecast_of(confirmed.text)["calls"] == 1  # the whole tag: one sendall
 
 
 def started(compose_server, marketer, form) -> dict:

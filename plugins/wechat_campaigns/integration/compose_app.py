@@ -96,6 +96,7 @@ class Checked:
     problems: list[FieldProblem] = field(default_factory=list)
     forecast: Forecast | None = None
     run_id: str = ""
+    warnings: list[FieldProblem] = field(default_factory=list)  # what WeChat would change, not refuse
 
     @property
     def accepted(self) -> bool:
@@ -214,6 +215,7 @@ def _check(conf: dict[str, Any], form_problems: list[FieldProblem], run_id: str,
     settings = hook.settings
     run = CampaignRun(f"{CAMPAIGN_DAG}/{run_id}", spec, settings, ready_store(), hook.make_client, clock=lambda: now)
     checked.problems += _refusals(run, account, now)
+    checked.warnings = _changes(spec)
     if not checked.problems:
         checked.forecast = forecast(_engine(), settings, spec, run.run_key, now)
         checked.problems += _unconfirmed(spec, checked.forecast)
@@ -250,6 +252,15 @@ def _refusals(run: CampaignRun, account: Account, now: datetime) -> list[FieldPr
         except InvalidCampaign as exc:
             problems += exc.problems
     return problems
+
+
+def _changes(spec: CampaignSpec) -> list[FieldProblem]:
+    """What WeChat would change in the template's values (cut a long thing, say): sent anyway, unless strict."""
+    try:
+        findings = lint_template_values(spec)
+    except InvalidCampaign:
+        return []  # said among the refusals
+    return [FieldProblem(f"template_data.{f.field}", f.message) for f in findings if f.severity == "changed"]
 
 
 def _facts(run: CampaignRun, account: Account, now: datetime) -> AccountFacts:
@@ -319,10 +330,41 @@ def _render(request: Request, checked: Checked, status_code: int = 200, pressed:
         "form": getattr(request.state, "form", {}),
         "checked": checked,
         "problems": {p.field: p.message for p in checked.problems},
+        "warnings": {p.field: p.message for p in checked.warnings},
+        "field_label": _field_labels(LABELS[lang], conf),
         "pressed": pressed,
         **_pickers(account),
     }
     return templates.TemplateResponse(request, "compose.html", context, status_code=status_code)
+
+
+_FIELD_WORDS = {  # conf field -> the label the page shows it under
+    "wechat_conn_id": "account",
+    "name": "name",
+    "message_type": "kind",
+    "tag": "tag",
+    "openids": "pasted",
+    "material": "material",
+    "text": "material",
+    "template_id": "template_id",
+    "template_data": "fields",
+    "url": "url",
+    "send_at": "timing",
+    "holdout_percent": "holdout_short",
+    "confirm_large_send": "confirm",
+    "conf": "conf",
+    "airflow": "airflow_refused",
+}
+
+
+def _field_labels(words: dict[str, str], conf: dict[str, Any]) -> dict[str, str]:
+    """A refusal's field as the page names it: a template field by its label (温馨提示), others by their title."""
+    labels = {name: words[word] for name, word in _FIELD_WORDS.items()}
+    template_id = conf.get("template_id")
+    for template in account_templates(_engine(), _account(conf.get("wechat_conn_id") or None).appid):
+        if template.template_id == template_id:
+            labels.update({f"template_data.{f.name}": f"{f.label or f.name} ({f.name})" for f in template.fields})
+    return labels
 
 
 @app.get("/", response_class=HTMLResponse)
