@@ -60,6 +60,7 @@ from ..domain.templates import template_fields
 from ..store import history
 from ..store.fans import tag_ids
 from ..store.templates import stored_templates
+from .accounts import account_names
 from .compose_labels import LABELS
 from .hook import WeChatHook, ready_store
 from .library_app import Account, _account, _engine, _when
@@ -212,7 +213,11 @@ def _check(conf: dict[str, Any], form_problems: list[FieldProblem], run_id: str,
     checked.problems += [p for p in refused if p.field not in known]
     if spec is None:
         return checked
-    settings = hook.settings
+    try:
+        settings = hook.settings
+    except ValueError as exc:  # a connection extra the settings refuse, named
+        checked.problems.append(FieldProblem("wechat_conn_id", str(exc)))
+        return checked
     run = CampaignRun(f"{CAMPAIGN_DAG}/{run_id}", spec, settings, ready_store(), hook.make_client, clock=lambda: now)
     checked.problems += _refusals(run, account, now)
     checked.warnings = _changes(spec)
@@ -314,8 +319,6 @@ def _render(request: Request, checked: Checked, status_code: int = 200, pressed:
         account = _account(conf.get("wechat_conn_id") or None)
     except HTTPException:
         account = _account(None)
-    from .accounts import account_names
-
     context = {
         "request": request,
         "lang": lang,
