@@ -254,3 +254,18 @@ def test_send_of_each_kind_reaches_the_fans_inboxes(compose_server, marketer, sh
     assert run_dag("wechat_campaign", **service).state == "success"
     assert [m["kind"] for m in shop.inbox(new[0])][-1] == "customer_service"
     assert [m["kind"] for m in shop.inbox(vip[0])] == ["mass"]  # no open window: left out
+
+
+def test_openids_from_a_csv_file_are_forecast_with_their_duplicates(compose_server, marketer, shop):
+    """A CSV export with a header (its openid column, not the first) and an openid twice, plus one pasted."""
+    new = openids_of(shop, "oCmpNew")
+    export = "name,openid\n" + "".join(f"fan {i},{openid}\n" for i, openid in enumerate(new)) + f"again,{new[0]}\n"
+    data = {f"data.{STANDARD_TEMPLATE}.{name}": value for name, value in ORDER_PAID.items()}
+    pasted = openids_of(shop, "oCmpVip")[0]
+    form = compose_form(message_type="template", audience="openids", openids=pasted, template_id=STANDARD_TEMPLATE,
+                        **data)  # fmt: skip
+    files = {"openids_csv": ("fans.csv", export.encode(), "text/csv")}
+    checked = marketer.post(f"{compose_server.url}{COMPOSE}/check", data=form, files=files, timeout=60)
+    assert checked.status_code == 200, problems_of(checked.text)
+    forecast = forecast_of(checked.text)
+    assert forecast["audience"] == 6 and forecast["left_out.duplicate"] == 1 and forecast["eligible"] == 5
