@@ -38,7 +38,7 @@ sandbox: install
 	$(BIN)/python -m wechat_sandbox --host 127.0.0.1 --port 8900 --seed wechat_sandbox/seeds/example.yaml
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Rebuild the lock from a fresh resolve of requirements-dev.txt (needs PyPI).
 lock:

@@ -1,4 +1,5 @@
 """``python -m bench`` (``make bench``): every benchmark, one after the other, then one table with the ratios.
+``--only transport.py --only sandbox_throughput.py`` runs those scripts' rows alone.
 
 Each script prints its own figures and one JSON line with a ``benchmark`` key; this runner collects those
 lines. PostgreSQL runs use fresh databases on 127.0.0.1:5432 and are left out, with a note, when no server
@@ -7,6 +8,7 @@ answers there. Results and the commands that produced them are recorded in bench
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -188,9 +190,16 @@ def _network(latency_ms: float) -> str:
     return f" ({latency_ms:g} ms latency)" if latency_ms else ""
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Every benchmark, then one table with the goals.")
+    parser.add_argument(
+        "--only", action="append", metavar="SCRIPT", help="run only these scripts (e.g. transport.py); repeatable"
+    )
+    only = parser.parse_args(argv).only
     figures, failed = [], []
     for title, (script, *args) in benchmarks():
+        if only and script not in only:
+            continue
         print(f"\n== {title}", flush=True)
         code, found = run(script, *args)
         figures += found
