@@ -14,12 +14,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
 
 from tests.conftest import ON_CI, ROOT
 from tests.fixtures.airflow import free_port
+
+APPID = "wxd3m0c0ffee000001"  # the demo account (demo/__main__.py)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -72,7 +75,7 @@ def airflow_ui(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         password = wait_for_login(url, log, process)
-        yield url, password
+        yield url, password, f"http://127.0.0.1:{sandbox_port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -98,15 +101,32 @@ def wait_for_login(url: str, log: Path, process: subprocess.Popen, timeout: floa
 
 
 def token(url: str, password: str) -> str:
-    answer = requests.post(f"{url}/auth/token", json={"username": "marketer", "password": password}, timeout=10)
+    answer = requests.post(f"{url}/auth/token", json={"username": "marketer", "password": password}, timeout=30)
     return answer.json()["access_token"]
+
+
+def trigger(url: str, password: str, **conf) -> str:
+    """A campaign run through Airflow's REST API, as a data engineer starts one; its run id."""
+    headers = {"Authorization": f"Bearer {token(url, password)}"}
+    body = {"logical_date": None, "conf": conf}
+    made = requests.post(f"{url}/api/v2/dags/wechat_campaign/dagRuns", json=body, headers=headers, timeout=30)
+    assert made.status_code == 200, made.text
+    return made.json()["dag_run_id"]
+
+
+def task_states(url: str, password: str, run_id: str) -> dict[str, str | None]:
+    headers = {"Authorization": f"Bearer {token(url, password)}"}
+    path = f"{url}/api/v2/dags/wechat_campaign/dagRuns/{run_id}/taskInstances"
+    return {
+        ti["task_id"]: ti["state"] for ti in requests.get(path, headers=headers, timeout=30).json()["task_instances"]
+    }
 
 
 def wait_for_run(url: str, password: str, run_id: str, timeout: float = 180) -> str:
     headers = {"Authorization": f"Bearer {token(url, password)}"}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = requests.get(f"{url}/api/v2/dags/wechat_campaign/dagRuns/{run_id}", headers=headers, timeout=10).json()
+        run = requests.get(f"{url}/api/v2/dags/wechat_campaign/dagRuns/{run_id}", headers=headers, timeout=30).json()
         if run["state"] in ("success", "failed"):
             return run["state"]
         time.sleep(2)
@@ -117,7 +137,7 @@ def wait_for_run(url: str, password: str, run_id: str, timeout: float = 180) -> 
 def test_a_marketer_sends_and_reads_the_history(airflow_ui, locale, sent_label):
     from playwright.sync_api import sync_playwright
 
-    url, password = airflow_ui
+    url, password, _ = airflow_ui
     SHOTS.mkdir(parents=True, exist_ok=True)
     name = f"browser test {locale}"
     with sync_playwright() as playwright:
@@ -170,3 +190,104 @@ def test_a_marketer_sends_and_reads_the_history(airflow_ui, locale, sent_label):
         assert sum(1 for row in rows if row["status"] == "sent") == 520
         shutil.copy(path, SHOTS / f"4-recipients-{locale}.csv")
         browser.close()
+
+
+def log_in(page, url: str, password: str) -> None:
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda address: "/auth/" not in address)
+
+
+def test_a_marketer_cancels_a_scheduled_send_and_no_fan_receives_it(airflow_ui):
+    """A scheduled send to the dormant fans, cancelled on its run page while it waits in the triggerer:
+    Airflow ends it as success with the marketer's note, the Sent page says cancelled, by whom and when (in
+    both languages), and after the send time no fan's inbox has anything new."""
+    from playwright.sync_api import sync_playwright
+
+    from wechat_sandbox.admin import SandboxAdmin
+
+    url, password, sandbox_url = airflow_ui
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    admin = SandboxAdmin(sandbox_url)
+    before = admin.inbox_counts(APPID)
+    send_at = time.time() + 150
+    when = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(send_at))
+    text = "周末见 <b>新品</b>"
+    run_id = trigger(url, password, message_type="mass", tag="dormant", text=text, send_at=when, name="scheduled")
+    wait_until(lambda: task_states(url, password, run_id).get("wait_until_send_time") == "deferred", 150)
+    run_page = f"{url}/wechat/sent/run?key={quote('wechat_campaign/' + run_id, safe='')}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = {}
+        for locale in ("zh-CN", "en-US"):
+            page = browser.new_context(viewport={"width": 1400, "height": 900}, locale=locale).new_page()
+            page.goto(run_page)  # no session yet: Airflow's login, then back to the run
+            assert "/auth/login" in page.url
+            log_in(page, url, password)
+            page.wait_for_url(run_page)
+            page.locator("#cancel").wait_for()
+            assert text in page.locator("#inline-text").inner_text()
+            page.screenshot(path=SHOTS / f"5-scheduled-run-{locale}.png", full_page=True)
+            pages[locale] = page
+        page = pages["zh-CN"]
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#cancel").click()
+        page.locator("#cancelled").wait_for()
+        for locale, page in pages.items():
+            page.goto(run_page)
+            said = page.locator("#cancelled").inner_text()
+            assert ("marketer 于" if locale == "zh-CN" else "Cancelled by marketer at") in said, said
+            assert page.locator("h1 .status").inner_text() == ("已取消" if locale == "zh-CN" else "Cancelled")
+            assert page.locator("#cancel").count() == 0
+            page.screenshot(path=SHOTS / f"6-cancelled-run-{locale}.png", full_page=True)
+        browser.close()
+    wait_until(lambda: time.time() > send_at + 30, 300)  # past the send time: had the wait resumed, it sent by now
+    assert wait_for_run(url, password, run_id) == "success"
+    states = task_states(url, password, run_id)
+    assert states["wait_until_send_time"] == "success"
+    assert {states[t] for t in states if t not in ("validate", "wait_until_send_time")} == {"skipped"}, states
+    assert admin.inbox_counts(APPID) == before
+
+
+def test_the_sent_pages_of_a_dry_run_and_a_refused_run(airflow_ui):
+    """A dry run reads planned, a refused run its reason in red at the top, in both languages."""
+    from playwright.sync_api import sync_playwright
+
+    url, password, _ = airflow_ui
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dry = trigger(url, password, message_type="mass", text="本周精选 <i>digest</i>", dry_run=True, name="dry run")
+    refused = trigger(url, password, message_type="mass", tag="no_such_tag", material="text/welcome", name="refused")
+    assert wait_for_run(url, password, dry) == "success"
+    assert wait_for_run(url, password, refused) == "failed"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for locale in ("zh-CN", "en-US"):
+            context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=locale)
+            page = context.new_page()
+            page.goto(f"{url}/wechat/sent/")
+            log_in(page, url, password)
+            page.wait_for_url(re.compile(r".*/wechat/sent/$"))
+            page.screenshot(path=SHOTS / f"7-sent-list-{locale}.png", full_page=True)
+            page.goto(f"{url}/wechat/sent/run?key={quote('wechat_campaign/' + dry, safe='')}")
+            funnel = page.locator("#funnel").inner_text()
+            assert ("计划发送" if locale == "zh-CN" else "Planned") in funnel and "3,020" in funnel
+            assert ("已发送" if locale == "zh-CN" else "Sent") not in funnel
+            assert "本周精选 <i>digest</i>" in page.locator("#inline-text").inner_text()
+            page.screenshot(path=SHOTS / f"8-dry-run-{locale}.png", full_page=True)
+            page.goto(f"{url}/wechat/sent/run?key={quote('wechat_campaign/' + refused, safe='')}")
+            banner = page.locator("#refusal")
+            assert "no_such_tag" in banner.inner_text()
+            assert banner.evaluate("e => getComputedStyle(e).color") == "rgb(217, 48, 37)"  # red
+            page.screenshot(path=SHOTS / f"9-refused-run-{locale}.png", full_page=True)
+            context.close()
+        browser.close()
+
+
+def wait_until(check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise AssertionError(f"not so after {timeout} s")

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import requests
 
-# The steps up to the wait: once any later step has started, fans may be receiving the message.
-_BEFORE_SENDING = {"validate", "wait_until_send_time"}
+# A run waiting for its send time: validate has run (or is about to), the wait has not ended, and no later
+# step has a state; once one has started, fans may be receiving the message.
+_VALIDATE, _WAIT = "validate", "wait_until_send_time"
 _STILL_WAITING = {None, "scheduled", "queued", "running", "deferred", "up_for_reschedule"}
 
 
@@ -46,6 +47,14 @@ def state_of(row: dict[str, Any], states: dict[str, str]) -> str | None:
     """Airflow's state of the row's run, when _airflow_states found it."""
     run_id = row.get("dag_run_id")
     return states.get(run_id) if isinstance(run_id, str) else None
+
+
+def _waiting(task_id: str, state: str | None) -> bool:
+    if task_id == _VALIDATE:
+        return state in _STILL_WAITING or state == "success"
+    if task_id == _WAIT:
+        return state in _STILL_WAITING
+    return state is None
 
 
 class AirflowRefused(Exception):
@@ -89,8 +98,7 @@ class AirflowApi:
             return False
         tasks = self._call("GET", f"{path}/taskInstances", params={"limit": 100})["task_instances"]
         return all(
-            task.get("state") in _STILL_WAITING if task["task_id"] in _BEFORE_SENDING else task.get("state") is None
-            for task in tasks
+            _waiting(task["task_id"], task.get("state")) for task in tasks
         )
 
     def cancel(self, dag_id: str, run_id: str, note: str) -> dict[str, Any]:
