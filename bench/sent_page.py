@@ -107,7 +107,8 @@ def measure(url: str) -> dict[str, dict[str, float]]:
     os.environ["AIRFLOW_CONN_WECHAT_STORE"] = json.dumps(store_connection(url))
     from fastapi.testclient import TestClient
 
-    from wechat_campaigns.integration.sent_app import READER, DagReader, app
+    from wechat_campaigns.integration.pages import READER, DagReader
+    from wechat_campaigns.integration.sent_app import app
 
     class Everyone(DagReader):
         def readable(self, dag_ids: set[str]) -> set[str]:

@@ -7,6 +7,7 @@ from wechat_campaigns.integration.sent_labels import (
     LABELS,
     REASONS_ZH,
     error_text,
+    history_words,
     language,
     mass_status_label,
     reason_label,
@@ -144,3 +145,17 @@ def test_fans_statuses_and_reasons_from_wechat_errors_in_chinese():
     for status in ("sent", "failed", "excluded", "unknown", "pending", "planned"):
         assert LABELS["zh"][status] != LABELS["en"][status]
     assert reason_label("invalid_media", "zh") == "media_id 缺失、已过期或类型不对"
+
+
+def test_a_runs_content_and_audience_read_in_chinese_on_the_chinese_page():
+    from wechat_campaigns.domain.spec import parse_campaign
+
+    mass = parse_campaign({"message_type": "mass", "tag": "vip", "material": "text/welcome"}, NOW)
+    fans = ["o" + "a" * 27, "o" + "b" * 27]
+    conf = {"message_type": "template", "openids": fans, "template_id": "tmpl_a", "template_data": {"k": "v"}}
+    template = parse_campaign(conf, NOW)
+    said = {history_words(text, "zh") for text in (mass.content, mass.audience, template.content, template.audience)}
+    assert said == {"素材 text/welcome", "标签：vip", "模板 tmpl_a", "openid 列表：2"}
+    assert history_words("all followers", "zh") == "全部关注者"
+    assert history_words(mass.audience, "en") == "tag: vip"
+    assert reason_label("blocked", "en") == "blocks template messages"

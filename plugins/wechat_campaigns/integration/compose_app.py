@@ -27,16 +27,13 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..campaigns.content import load_content
 from ..campaigns.forecast import Forecast, forecast
@@ -63,9 +60,17 @@ from ..store.templates import stored_templates
 from .accounts import account_names
 from .compose_labels import LABELS
 from .hook import WeChatHook, ready_store
-from .library_app import Account, _account, _engine, _when
-from .run_states import AirflowApi, AirflowRefused
-from .sent_app import _airflow_as_user, _login_first, _same_origin
+from .pages import (
+    Account,
+    airflow_as_user,
+    beijing_time,
+    chosen_account,
+    page_app,
+    same_origin,
+    store_engine,
+    templates,
+)
+from .run_states import AirflowRefused
 from .sent_labels import language, reason_label
 
 COMPOSE_PREFIX = "/wechat/compose"  # where wechat_plugin.py mounts this app
@@ -75,18 +80,7 @@ MAX_MATERIALS, MAX_TAGS = 500, 100
 MAX_CSV_BYTES = 4 * 1024 * 1024
 
 
-def _authenticated():
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-
-    return requires_authenticated()
-
-
-# No schema or docs routes: FastAPI serves those outside the app's dependencies, so they would be anonymous.
-app = FastAPI(
-    title="WeChat compose", dependencies=[Depends(_authenticated())], docs_url=None, redoc_url=None, openapi_url=None
-)
-app.exception_handler(StarletteHTTPException)(_login_first)
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+app = page_app("WeChat compose", COMPOSE_PREFIX)
 
 
 @dataclass
@@ -203,7 +197,7 @@ def _csv_openids(text: str) -> list[str]:
 def _check(conf: dict[str, Any], form_problems: list[FieldProblem], run_id: str, now: datetime) -> Checked:
     checked = Checked(conf, list(form_problems), run_id=run_id)
     try:
-        account = _account(conf.get("wechat_conn_id") or None)
+        account = chosen_account(conf.get("wechat_conn_id") or None)
     except HTTPException as exc:
         checked.problems.append(FieldProblem("wechat_conn_id", str(exc.detail)))
         return checked
@@ -222,7 +216,7 @@ def _check(conf: dict[str, Any], form_problems: list[FieldProblem], run_id: str,
     checked.problems += _refusals(run, account, now)
     checked.warnings = _changes(spec)
     if not checked.problems:
-        checked.forecast = forecast(_engine(), settings, spec, run.run_key, now)
+        checked.forecast = forecast(store_engine(), settings, spec, run.run_key, now)
         checked.problems += _unconfirmed(spec, checked.forecast)
     return checked
 
@@ -270,7 +264,7 @@ def _changes(spec: CampaignSpec) -> list[FieldProblem]:
 
 def _facts(run: CampaignRun, account: Account, now: datetime) -> AccountFacts:
     """The account as the last sync left it in the store (validate asks WeChat itself)."""
-    engine = _engine()
+    engine = store_engine()
     listed = [row for row in stored_templates(engine, account.appid) if row.get("content") is not None]
     today = next_midnight(now).timestamp() - 86_400
     return AccountFacts(
@@ -302,7 +296,7 @@ def _new_run_id(now: datetime) -> str:
 
 
 def _pickers(account: Account) -> dict[str, Any]:
-    engine = _engine()
+    engine = store_engine()
     materials, _ = materials_page(limit=MAX_MATERIALS)
     return {
         "tags": audience_tags(engine, account.appid, limit=MAX_TAGS),
@@ -316,15 +310,15 @@ def _render(request: Request, checked: Checked, status_code: int = 200, pressed:
     lang = language(request.headers.get("accept-language"))
     conf = checked.conf
     try:
-        account = _account(conf.get("wechat_conn_id") or None)
+        account = chosen_account(conf.get("wechat_conn_id") or None)
     except HTTPException:
-        account = _account(None)
+        account = chosen_account(None)
     context = {
         "request": request,
         "lang": lang,
         "t": LABELS[lang],
         "why": lambda reason: reason_label(reason, lang),
-        "when": _when,
+        "when": beijing_time,
         "quote": lambda value: quote(str(value), safe=""),
         "account": account,
         "accounts": account_names(),
@@ -364,7 +358,7 @@ def _field_labels(words: dict[str, str], conf: dict[str, Any]) -> dict[str, str]
     """A refusal's field as the page names it: a template field by its label (温馨提示), others by their title."""
     labels = {name: words[word] for name, word in _FIELD_WORDS.items()}
     template_id = conf.get("template_id")
-    for template in account_templates(_engine(), _account(conf.get("wechat_conn_id") or None).appid):
+    for template in account_templates(store_engine(), chosen_account(conf.get("wechat_conn_id") or None).appid):
         if template.template_id == template_id:
             labels.update({f"template_data.{f.name}": f"{f.label or f.name} ({f.name})" for f in template.fields})
     return labels
@@ -372,7 +366,7 @@ def _field_labels(words: dict[str, str], conf: dict[str, Any]) -> dict[str, str]
 
 @app.get("/", response_class=HTMLResponse)
 async def compose(request: Request, account: str | None = None, kind: str | None = None) -> Response:
-    chosen = await run_in_threadpool(_account, account)
+    chosen = await run_in_threadpool(chosen_account, account)
     conf = {"wechat_conn_id": chosen.conn_id, "message_type": kind or MessageKind.MASS.value, "continue_next_day": True}
     checked = Checked(conf, run_id=_new_run_id(datetime.now(UTC)))
     return await run_in_threadpool(_render, request, checked)
@@ -389,7 +383,7 @@ async def _checked_form(request: Request) -> Checked:
 
 @app.post("/check", response_class=HTMLResponse)
 async def check(request: Request) -> Response:
-    _same_origin(request)
+    same_origin(request)
     checked = await _checked_form(request)
     return await run_in_threadpool(_render, request, checked, 200 if checked.accepted else 400, "check")
 
@@ -397,12 +391,12 @@ async def check(request: Request) -> Response:
 @app.post("/send")
 async def send(request: Request) -> Response:
     """Start the campaign when nothing is refused; the form again, with what is wrong, when something is."""
-    _same_origin(request)
+    same_origin(request)
     checked = await _checked_form(request)
     if not checked.accepted:
         return await run_in_threadpool(_render, request, checked, 400, "send")
     try:
-        await run_in_threadpool(_starter(request).start, CAMPAIGN_DAG, checked.run_id, checked.conf)
+        await run_in_threadpool(airflow_as_user(request).start, CAMPAIGN_DAG, checked.run_id, checked.conf)
     except AirflowRefused as refused:
         checked.problems.append(FieldProblem("airflow", f"{refused.status}: {refused.detail}"))
         return await run_in_threadpool(_render, request, checked, refused.status, "send")
@@ -414,7 +408,7 @@ async def send(request: Request) -> Response:
 async def started(request: Request, key: str) -> Response:
     """The run's Sent page once its first step has recorded it; until then a page that looks again."""
     sent_page = f"/wechat/sent/run?key={quote(key, safe='')}"
-    if await run_in_threadpool(history.get_run, _engine(), key):
+    if await run_in_threadpool(history.get_run, store_engine(), key):
         return RedirectResponse(sent_page, status_code=303)
     lang = language(request.headers.get("accept-language"))
     dag_id, _, run_id = key.partition("/")
@@ -426,17 +420,3 @@ async def started(request: Request, key: str) -> Response:
         "airflow_url": f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}",
     }
     return templates.TemplateResponse(request, "compose_started.html", context)
-
-
-class CampaignStarter(AirflowApi):
-    """Airflow's REST API as the user, for the one call the Compose page makes."""
-
-    def start(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
-        return self._call("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
-
-
-def _starter(request: Request) -> CampaignStarter:
-    as_user = _airflow_as_user(request)  # the Sent page's: this API server, the user's token
-    base_url = as_user.base_url.removesuffix(COMPOSE_PREFIX)
-    return CampaignStarter(**{**as_user.__dict__, "base_url": base_url})

@@ -18,101 +18,30 @@ The data come from ``campaigns.libraries``, which the Compose page's pickers use
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..campaigns.libraries.audience import audience_tags, last_sync
 from ..campaigns.libraries.materials import KINDS, library_image, materials_page, materials_usage, upload_state
 from ..campaigns.libraries.templates import account_templates, template_plan
-from ..domain.clock import SHANGHAI
 from ..library import materials_dir
 from ..store import history
-from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
 from .accounts import account_names
 from .declared import declared_campaigns
-from .hook import WeChatHook, ready_store
 from .library_labels import LABELS, SYNC_PHASES, UPLOAD_PURPOSES
-from .sent_app import READER, DagReader, _login_first
+from .pages import READER, Account, DagReader, beijing_time, chosen_account, page_app, store_engine, templates
 from .sent_labels import language
 
 MATERIALS_PAGE, TAGS_PAGE, MAX_PAGE = 24, 50, 10_000
 SYNC_DAG, TEMPLATES_DAG = "wechat_sync_audience", "wechat_templates"
+LIBRARY_PREFIX = "/wechat/library"  # where wechat_plugin.py mounts this app
 
 
-def _authenticated():
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-
-    return requires_authenticated()
-
-
-# No schema or docs routes: FastAPI serves those outside the app's dependencies, so they would be anonymous.
-app = FastAPI(
-    title="WeChat library",
-    dependencies=[Depends(_authenticated())],
-    docs_url=None,
-    redoc_url=None,
-    openapi_url=None,
-)
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-# A browser without a session is sent to Airflow's login and back, as on the Sent page; other requests get 401.
-app.exception_handler(StarletteHTTPException)(_login_first)
-
-
-@app.exception_handler(RequestValidationError)
-async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors()]
-    return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
-
-
-@app.exception_handler(SchemaMismatch)
-@app.exception_handler(StoreNotConfigured)
-async def _store_not_ready(_request: Request, exc: RuntimeError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503)
-
-
-@cache
-def _engine():
-    return engine_for(ready_store())
-
-
-@dataclass(frozen=True)
-class Account:
-    conn_id: str
-    name: str
-    appid: str
-
-
-def _account(conn_id: str | None) -> Account:
-    """The chosen account among those the DAGs look after (WECHAT_ACCOUNTS), the first by default."""
-    names = account_names()
-    if not names:
-        raise HTTPException(404, "no accounts: set WECHAT_ACCOUNTS")
-    chosen = conn_id or next(iter(names))
-    if chosen not in names:
-        raise HTTPException(404, f"no account {chosen!r} (the accounts are {', '.join(names)})")
-    try:
-        appid = WeChatHook(chosen).connection.login or ""
-    except Exception as exc:  # AirflowNotFoundException, or a secrets backend's own error
-        raise HTTPException(404, f"account {chosen!r}: its connection cannot be read ({exc})") from None
-    return Account(chosen, names[chosen], appid)
-
-
-def _when(epoch: float | datetime | None) -> str:
-    if not epoch:
-        return ""
-    moment = epoch if isinstance(epoch, datetime) else datetime.fromtimestamp(epoch, SHANGHAI)
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+app = page_app("WeChat library", LIBRARY_PREFIX)
 
 
 def _context(request: Request, tab: str, account: Account, **values: Any) -> dict[str, Any]:
@@ -125,7 +54,7 @@ def _context(request: Request, tab: str, account: Account, **values: Any) -> dic
         "label": lambda key: words.get(key, key),
         "phase": lambda name: SYNC_PHASES[lang].get(name, name),
         "purpose": lambda name: UPLOAD_PURPOSES[lang].get(name, name),
-        "when": _when,
+        "when": beijing_time,
         "quote": lambda value: quote(str(value), safe=""),
         "now": time.time(),
         "page_name": tab,
@@ -145,7 +74,7 @@ async def library_home() -> RedirectResponse:
 
 def _materials_view(account: Account, kind: str | None, q: str | None, page: int, reader: DagReader) -> dict:
     entries, total = materials_page(kind, q, offset=page * MATERIALS_PAGE, limit=MATERIALS_PAGE)
-    engine = _engine()
+    engine = store_engine()
     readable = reader.readable(set(history.dag_ids(engine)))
     declared: dict[str, list[str]] = {}
     for campaign in declared_campaigns():
@@ -173,7 +102,7 @@ async def materials(
 ) -> Any:
     if kind and kind not in KINDS:
         raise HTTPException(400, f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    chosen = await run_in_threadpool(_account, account)
+    chosen = await run_in_threadpool(chosen_account, account)
     view = await run_in_threadpool(_materials_view, chosen, kind or None, q or None, page, reader)
     chosen_filters = {"account": chosen.conn_id, "kind": kind or "", "q": q or ""}
     return templates.TemplateResponse(
@@ -197,7 +126,7 @@ async def media(path: str) -> FileResponse:
 
 
 def _templates_view(account: Account) -> dict[str, Any]:
-    engine = _engine()
+    engine = store_engine()
     return {
         "templates": account_templates(engine, account.appid),
         "plan": template_plan(engine, account.appid, account.conn_id),
@@ -207,7 +136,7 @@ def _templates_view(account: Account) -> dict[str, Any]:
 
 @app.get("/templates", response_class=HTMLResponse)
 async def template_list(request: Request, account: str | None = None) -> Any:
-    chosen = await run_in_threadpool(_account, account)
+    chosen = await run_in_threadpool(chosen_account, account)
     view = await run_in_threadpool(_templates_view, chosen)
     return templates.TemplateResponse(request, "library_templates.html", _context(request, "templates", chosen, **view))
 
@@ -216,7 +145,7 @@ async def template_list(request: Request, account: str | None = None) -> Any:
 
 
 def _audience_view(account: Account, q: str | None, page: int) -> dict[str, Any]:
-    engine = _engine()
+    engine = store_engine()
     found = audience_tags(engine, account.appid, offset=page * TAGS_PAGE, limit=TAGS_PAGE + 1, search=q)
     return {
         "tags": found[:TAGS_PAGE],
@@ -230,7 +159,7 @@ def _audience_view(account: Account, q: str | None, page: int) -> dict[str, Any]
 async def audience(
     request: Request, account: str | None = None, q: str | None = None, page: int = Query(0, ge=0, le=MAX_PAGE)
 ) -> Any:
-    chosen = await run_in_threadpool(_account, account)
+    chosen = await run_in_threadpool(chosen_account, account)
     view = await run_in_threadpool(_audience_view, chosen, q or None, page)
     chosen_filters = {"account": chosen.conn_id, "q": q or ""}
     return templates.TemplateResponse(

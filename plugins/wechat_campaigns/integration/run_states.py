@@ -97,9 +97,12 @@ class AirflowApi:
         if self._call("GET", path).get("state") not in ("queued", "running"):
             return False
         tasks = self._call("GET", f"{path}/taskInstances", params={"limit": 100})["task_instances"]
-        return all(
-            _waiting(task["task_id"], task.get("state")) for task in tasks
-        )
+        return all(_waiting(task["task_id"], task.get("state")) for task in tasks)
+
+    def start(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        """Start a run of ``dag_id`` with ``conf`` (the Compose page's Send)."""
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        return self._call("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
 
     def cancel(self, dag_id: str, run_id: str, note: str) -> dict[str, Any]:
         """End the run as success with ``note``: Airflow skips every step not yet run."""

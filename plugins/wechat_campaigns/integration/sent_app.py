@@ -19,19 +19,13 @@ import io
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..campaigns.sent import (
     RECIPIENT_FIELDS,
@@ -48,101 +42,17 @@ from ..campaigns.sent import (
     recipient,
 )
 from ..campaigns.summary import record_cancelled
-from ..domain.clock import SHANGHAI, parse_local_datetime
+from ..domain.clock import parse_local_datetime
 from ..store import history, ledger
-from ..store.db import SchemaMismatch, StoreNotConfigured, engine_for
-from .hook import ready_store
-from .run_states import AirflowApi, AirflowRefused, airflow_states, state_of
-from .sent_labels import LABELS, error_text, language, mass_status_label, reason_label, rules_said
+from .pages import READER, DagReader, airflow_as_user, beijing_time, page_app, same_origin, store_engine, templates
+from .run_states import AirflowRefused, airflow_states, state_of
+from .sent_labels import LABELS, error_text, history_words, language, mass_status_label, reason_label, rules_said
 
 PAGE_SIZE = 50
 SENT_PREFIX = "/wechat/sent"  # where wechat_plugin.py mounts this app
-
-
-def _authenticated():
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-
-    return requires_authenticated()
-
-
-class DagReader:
-    """Whose runs the logged-in user may see: those of the DAGs Airflow's auth manager lets them read,
-    whichever manager is configured (a run's fans, openids and CSV included)."""
-
-    def __init__(self, user: Any):
-        self.user = user
-
-    def readable(self, dag_ids: set[str]) -> set[str]:
-        from airflow.api_fastapi.app import get_auth_manager
-
-        return get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=self.user, method="GET")
-
-
-def _reader_dependency():
-    from airflow.api_fastapi.core_api.security import get_user
-
-    # A default, not Annotated[...]: this module's postponed annotations cannot see get_user from here.
-    def reader(user: Any = Depends(get_user)) -> DagReader:  # noqa: B008
-        return DagReader(user)
-
-    return reader
-
-
-READER = Depends(_reader_dependency())
-
-
-# No schema or docs routes: FastAPI serves those outside the app's dependencies, so they would be anonymous.
-app = FastAPI(
-    title="WeChat sent messages",
-    dependencies=[Depends(_authenticated())],
-    docs_url=None,
-    redoc_url=None,
-    openapi_url=None,
-)
 MAX_PAGE = 100_000  # 5 million rows at 50 a page: past any run's end, far below what the database chokes on
 
-
-@app.exception_handler(RequestValidationError)
-async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """400 naming the parameter (``page: Input should be less than or equal to 100000``), not FastAPI's 422."""
-    problems = [f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors()]
-    return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
-
-
-@app.exception_handler(StarletteHTTPException)
-async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:
-    """A browser without a session asking for a page goes to Airflow's login, and comes back after it; the
-    JSON API, the CSV and anything not asking for HTML keep Airflow's 401."""
-    if exc.status_code == 401 and _wants_a_page(request):
-        from airflow.api_fastapi.app import get_auth_manager
-
-        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
-    return await http_exception_handler(request, exc)
-
-
-def _wants_a_page(request: Request) -> bool:
-    path = request.url.path
-    return (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "/api/" not in path
-        and not path.endswith(".csv")
-    )
-
-
-@app.exception_handler(SchemaMismatch)
-@app.exception_handler(StoreNotConfigured)
-async def _store_not_ready(_request: Request, exc: RuntimeError) -> JSONResponse:
-    """503 saying what the operator must do (migrate, or set wechat_store), not a bare 500."""
-    return JSONResponse({"detail": str(exc)}, status_code=503)
-
-
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-
-
-@cache
-def _engine():
-    return engine_for(ready_store())
+app = page_app("WeChat sent messages", SENT_PREFIX)
 
 
 def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
@@ -165,8 +75,8 @@ def _filters(account, kind, tag, status, date_from, date_to) -> dict[str, Any]:
 
 
 def _run_list(filters: dict[str, Any], page: int, status: str | None, reader: DagReader) -> list[dict[str, Any]]:
-    filters = {**filters, "dag_ids": sorted(reader.readable(set(history.dag_ids(_engine()))))}
-    rows = history.list_runs(_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
+    filters = {**filters, "dag_ids": sorted(reader.readable(set(history.dag_ids(store_engine()))))}
+    rows = history.list_runs(store_engine(), limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE, filters=filters)
     states = airflow_states(rows)
     for row in rows:
         row["display_status"] = display_status(row, state_of(row, states))
@@ -176,12 +86,12 @@ def _run_list(filters: dict[str, Any], page: int, status: str | None, reader: Da
 
 
 def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
-    row = history.get_run(_engine(), key)
+    row = history.get_run(store_engine(), key)
     if row is None or not reader.readable({row.get("dag_id") or ""}):  # not told apart: no hint that it exists
         raise HTTPException(404, f"no campaign run {key!r}")
     finished = bool(row.get("counts"))
-    live_status, live_reasons = ({}, {}) if finished else ledger.counts(_engine(), key)
-    reported = ledger.delivery_counts(_engine(), key) if row.get("kind") == "template" else {}
+    live_status, live_reasons = ({}, {}) if finished else ledger.counts(store_engine(), key)
+    reported = ledger.delivery_counts(store_engine(), key) if row.get("kind") == "template" else {}
     row["display_status"] = display_status(row, state_of(row, airflow_states([row])))
     if reported:
         row["delivery"] = delivery(reported)
@@ -192,20 +102,16 @@ def _run_view(key: str, reader: DagReader) -> dict[str, Any]:
         "funnel": funnel(row, live_status, row["delivery"]["delivered"] if reported else None),
         "reasons": sorted(reasons(row, live_reasons) + delivery_reasons(reported), key=lambda r: -r["count"]),
         "cs_rules": (row.get("counts") or {}).get("cs_rules"),
-        "mass_jobs": mass_jobs(history.mass_jobs_of(_engine(), key)) if row.get("kind") == "mass" else [],
+        "mass_jobs": mass_jobs(history.mass_jobs_of(store_engine(), key)) if row.get("kind") == "mass" else [],
         "airflow_url": f"/dags/{quote(row.get('dag_id') or '')}/runs/{quote(row.get('dag_run_id') or '', safe='')}",
     }
 
 
 def _recipients(key: str, page: int, openid: str | None, status: str | None) -> list[dict[str, Any]]:
     rows = ledger.recipients_page(
-        _engine(), key, offset=page * PAGE_SIZE, limit=PAGE_SIZE + 1, openid=openid or None, status=status or None
+        store_engine(), key, offset=page * PAGE_SIZE, limit=PAGE_SIZE + 1, openid=openid or None, status=status or None
     )
     return [recipient(row) for row in rows]
-
-
-def _when(epoch: float | None) -> str:
-    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M") if epoch else ""
 
 
 def _delivery_label(status: str | None, words: dict[str, str], lang: str) -> str:
@@ -227,11 +133,12 @@ def _context(request: Request, **values: Any) -> dict[str, Any]:
         "t": words,
         "label": lambda key: words.get(key, key),
         "why": lambda reason: reason_label(reason, lang),
+        "said": lambda text: history_words(text, lang),
         "rules_said": lambda name: rules_said(name, lang),
         "mass_status": lambda status: mass_status_label(status, lang),
         "delivery_label": lambda status: _delivery_label(status, words, lang),
         "error_text": lambda error: error_text(error, lang),
-        "when": _when,
+        "when": beijing_time,
         "quote": lambda value: quote(str(value), safe=""),
         **values,
     }
@@ -254,7 +161,7 @@ async def sent_list(
 ) -> Any:
     filters = _filters(account, kind, tag, status, date_from, date_to)
     rows = await run_in_threadpool(_run_list, filters, page, status, reader)
-    accounts = await run_in_threadpool(history.accounts, _engine())
+    accounts = await run_in_threadpool(history.accounts, store_engine())
     chosen = {"account": account, "kind": kind, "tag": tag, "status": status, "from": date_from, "to": date_to}
     return templates.TemplateResponse(
         request,
@@ -299,7 +206,7 @@ async def cancel_run(request: Request, key: str = Form(...), reader: DagReader =
     """The run page's *Cancel*: a scheduled run still waiting for its send time ends as success in Airflow,
     with a note of who cancelled it and when, through Airflow's REST API as the user (see run_states.py).
     Back to the run page, which says why when Airflow or the run's state refused."""
-    _same_origin(request)
+    same_origin(request)
     view = await run_in_threadpool(_run_view, key, reader)  # 404 for a run the user may not read
     refused = await _cancel(request, view["run"], view["can_cancel"], key, reader.user.get_name())
     return RedirectResponse(
@@ -309,41 +216,18 @@ async def cancel_run(request: Request, key: str = Form(...), reader: DagReader =
 
 async def _cancel(request: Request, run: dict[str, Any], allowed: bool, key: str, user: str) -> str | None:
     """None once cancelled; else why not: ``moved_on`` (no longer waiting) or ``forbidden`` (Airflow's 403)."""
-    airflow = _airflow_as_user(request)
+    airflow = airflow_as_user(request)
     try:
         if not allowed or not await run_in_threadpool(airflow.still_waiting, run["dag_id"], run["dag_run_id"]):
             return "moved_on"
         now = time.time()
-        await run_in_threadpool(airflow.cancel, run["dag_id"], run["dag_run_id"], cancel_note(user, _when(now)))
+        await run_in_threadpool(airflow.cancel, run["dag_id"], run["dag_run_id"], cancel_note(user, beijing_time(now)))
     except AirflowRefused as refused:
         if refused.status in (401, 403):
             return "forbidden"
         raise HTTPException(refused.status, f"Airflow refused: {refused.detail}") from None
-    await run_in_threadpool(record_cancelled, _engine(), key, user, now)
+    await run_in_threadpool(record_cancelled, store_engine(), key, user, now)
     return None
-
-
-def _same_origin(request: Request) -> None:
-    """A form posted from another site is refused (the session cookie would otherwise come with it)."""
-    origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
-        raise HTTPException(403, "the request came from another site")
-
-
-def _airflow_as_user(request: Request) -> AirflowApi:
-    """Airflow's REST API on this very API server (the address that took this request), with the user's
-    token: the UI's session cookie or the Bearer token the request came with."""
-    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
-    from airflow.configuration import conf
-
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    token = bearer if scheme.lower() == "bearer" and bearer else request.cookies.get(COOKIE_NAME_JWT_TOKEN, "")
-    host, port = request.scope["server"]
-    host = f"[{host}]" if ":" in host else host
-    tls = bool(conf.get("api", "ssl_cert", fallback=""))
-    root = request.scope.get("root_path", "").removesuffix(SENT_PREFIX)
-    # Our own socket by its address: the certificate names the public host, not this one.
-    return AirflowApi(f"{'https' if tls else 'http'}://{host}:{port}{root}", token, verify=not tls)
 
 
 @app.get("/run.csv")
@@ -354,7 +238,7 @@ async def sent_run_csv(key: str, reader: DagReader = READER) -> StreamingRespons
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(RECIPIENT_FIELDS)
-        for row in ledger.iter_rows(_engine(), key):
+        for row in ledger.iter_rows(store_engine(), key):
             writer.writerow([_csv_cell(getattr(row, name)) for name in RECIPIENT_FIELDS])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()

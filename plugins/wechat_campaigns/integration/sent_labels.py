@@ -255,6 +255,7 @@ def language(accept_language: str | None) -> str:
 
 # English reasons read as their code with spaces, except where WeChat's word would puzzle a marketer.
 REASONS_EN = {
+    "blocked": "blocks template messages",
     "user_block": "refused templates after the send",
     "system_failed": "WeChat system failure",
     "opens_no_window": "a payment or complaint opens no window (WeChat's rules since August 2023)",
@@ -263,6 +264,32 @@ REASONS_EN = {
     "mass_content_refused": "WeChat's review refused the mass send",
     "mass_job_failed": "WeChat reported the mass job failed",
 }
+
+
+# How the history names a run's content and audience (domain.spec: "material text/welcome", "tag: vip"), in
+# Chinese: the prefix said again, the name as it is.
+_HISTORY_WORDS_ZH = {
+    "material ": "素材 ",
+    "template ": "模板 ",
+    "news: ": "图文：",
+    "tag: ": "标签：",
+    "openids: ": "openid 列表：",
+    "preview: ": "预览：",
+}
+_HISTORY_PHRASES_ZH = {"inline text": "文本", "all followers": "全部关注者"}
+
+
+def history_words(text: str | None, lang: str) -> str:
+    """A run's content or audience as the history names it, in the page's language."""
+    if not text or lang != "zh":
+        return text or ""
+    if text in _HISTORY_PHRASES_ZH:
+        return _HISTORY_PHRASES_ZH[text]
+    for prefix, said in _HISTORY_WORDS_ZH.items():
+        if text.startswith(prefix):
+            rest = text[len(prefix) :]
+            return said + rest.replace(" test fans", " 名测试粉丝")
+    return text
 
 
 def reason_label(reason: str, lang: str) -> str:
