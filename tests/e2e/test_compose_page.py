@@ -12,14 +12,13 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from html import unescape
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.fixtures.airflow import CALLBACK_ACCOUNTS, started_api_server
+from tests.fixtures.airflow import CALLBACK_ACCOUNTS, run_dag, started_api_server, text_of
 from tests.fixtures.sandbox import ORDER_PAID, STANDARD_TEMPLATE, make_standard_account
 from wechat_campaigns.store import history
 from wechat_campaigns.store.db import engine_for
@@ -81,16 +80,6 @@ def shop(compose_server, sandbox, monkeypatch, scheduler_dags):
     return account
 
 
-def run_dag(dag_id: str, **conf):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag()
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id).test(run_conf=conf or None)
-
-
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def problems_of(html: str) -> dict[str, str]:

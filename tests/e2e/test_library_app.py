@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from html import unescape
 
 import pytest
 import requests
 import sqlalchemy as sa
 
 from tests.conftest import ROOT
-from tests.fixtures.airflow import CALLBACK_ACCOUNTS, started_api_server
+from tests.fixtures.airflow import CALLBACK_ACCOUNTS, run_dag, started_api_server, text_of
 from tests.fixtures.sandbox import make_standard_account
 from wechat_campaigns.store.db import engine_for
 from wechat_campaigns.store.schema import fan_tags, fans, media, runs, sync_state, tags, templates
@@ -88,17 +87,6 @@ def shop(library_server, library, sandbox, monkeypatch):
     return make_standard_account(sandbox, appid=ACCOUNT.appid, secret=ACCOUNT.secret, fan_groups=groups)
 
 
-def run_dag(dag_id: str, **conf):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag()
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id).test(run_conf=conf or None)
-
-
-def text_of(html: str) -> str:
-    """The page as a reader sees it: tags dropped, entities read, spaces collapsed."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def section(html: str, attribute: str, value: str) -> str:
